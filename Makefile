@@ -1,0 +1,20 @@
+# The README's two commands: `go run ./cmd/execengine run -- <command>` and `make test`.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+GO ?= go
+
+.PHONY: test fmt-check vet staticcheck unit bench
+
+test: fmt-check vet staticcheck unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...

@@ -1,0 +1,80 @@
+package execengine
+
+import (
+	"os"
+	"time"
+)
+
+// cleanupBatch bounds how many executions one lock hold removes, so a pass
+// over many executions never blocks Execute or Status for long.
+const cleanupBatch = 512
+
+func (e *Engine) cleanupLoop() {
+	t := time.NewTicker(e.cfg.CleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if n := e.Cleanup(); n > 0 {
+				e.log.Debug("execengine: cleanup", "removed", n)
+			}
+		case <-e.stopTick:
+			return
+		}
+	}
+}
+
+// Cleanup runs one cleanup pass now and returns how many executions it
+// removed: first the terminal executions that completed more than
+// Config.ExecutionRetention ago, then the oldest terminal ones while more
+// than Config.MaxInMemoryExecutions are in memory. Pending and running
+// executions are never removed. The pass visits only executions it
+// removes, oldest first, a batch per lock hold.
+func (e *Engine) Cleanup() int {
+	cutoff := time.Now().Add(-e.cfg.ExecutionRetention)
+	removed := 0
+	for more := true; more; {
+		e.mu.Lock()
+		more = false
+		for n := 0; len(e.finished) > 0; {
+			x := e.finished[0]
+			if !x.removed {
+				if n == cleanupBatch {
+					more = true
+					break
+				}
+				expired := !x.result.CompletedAt.After(cutoff)
+				if !expired && len(e.execs) <= e.cfg.MaxInMemoryExecutions {
+					break
+				}
+				delete(e.execs, x.id)
+				x.removed = true
+				n++
+				removed++
+			}
+			e.finished[0] = nil
+			e.finished = e.finished[1:]
+		}
+		e.compactFinished()
+		e.mu.Unlock()
+	}
+	return removed
+}
+
+// compactFinished drops executions removed by Remove from the cleanup list
+// when they make up most of it, so it never outgrows the executions in
+// memory by much; e.mu is held.
+func (e *Engine) compactFinished() {
+	if len(e.finished) < 64 || len(e.finished) < 2*len(e.execs) {
+		return
+	}
+	kept := make([]*execution, 0, len(e.execs))
+	for _, x := range e.finished {
+		if !x.removed {
+			kept = append(kept, x)
+		}
+	}
+	e.finished = kept
+}
+
+func mkdirPrivate(dir string) error { return os.MkdirAll(dir, 0o700) }

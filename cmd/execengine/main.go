@@ -1,0 +1,183 @@
+// Command execengine runs commands through the execengine library.
+//
+//	execengine run [--timeout 30s] [--json] -- <program> [args…]
+//	execengine run [--timeout 30s] [--json] --shell '<command string>'
+//
+// run prints each output line as it arrives (stderr lines marked), then a
+// one-line summary on stderr or, with --json, the Result as JSON on stdout.
+// Its exit code is the command's: 128+N for a signal, 124 for a timeout,
+// 130 when cancelled (Ctrl-C), 127 when the command could not start.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/escher-dbai/execengine"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  execengine run [flags] -- <program> [args...]
+  execengine run [flags] --shell '<command string>'
+
+run flags:`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "execengine: unknown subcommand %q\n%s\n", args[0], usage)
+	return 2
+}
+
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 0, "kill the command after this long (default 5m)")
+	asJSON := fs.Bool("json", false, "print the Result as JSON on stdout; output lines go to stderr")
+	shell := fs.String("shell", "", "run this string with bash -c instead of a program")
+	grace := fs.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL when stopping the command")
+	dir := fs.String("dir", "", "working directory")
+	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var cmd execengine.Command
+	switch rest := fs.Args(); {
+	case *shell != "" && len(rest) > 0:
+		fmt.Fprintln(stderr, "execengine: give either --shell or a program after --, not both")
+		return 2
+	case *shell != "":
+		cmd = execengine.Shell{Command: *shell}
+	case len(rest) > 0:
+		cmd = execengine.Exec{Program: rest[0], Args: rest[1:]}
+	default:
+		fs.Usage()
+		return 2
+	}
+
+	lines := stdout
+	if *asJSON {
+		lines = stderr
+	}
+	var mu sync.Mutex // stdout and stderr lines arrive on two goroutines
+	cfg := execengine.DefaultConfig()
+	cfg.EnableAutoCleanup = false
+	cfg.KillGracePeriod = *grace
+	cfg.MaxOutputSizeBytes = *maxOutput
+	cfg.MaxTimeout = max(cfg.MaxTimeout, *timeout)
+	cfg.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Type {
+		case execengine.EventStdout:
+			fmt.Fprintln(lines, ev.Line)
+		case execengine.EventStderr:
+			fmt.Fprintln(stderr, "stderr| "+ev.Line)
+		}
+	})
+	engine, err := execengine.New(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "execengine:", err)
+		return 2
+	}
+	defer engine.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	id, err := engine.Execute(ctx, execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir})
+	if err != nil {
+		fmt.Fprintln(stderr, "execengine:", err)
+		return 2
+	}
+	go func() {
+		<-ctx.Done()
+		_ = engine.Cancel(id) // Ctrl-C: stop the whole process group cleanly
+	}()
+	res, err := engine.Wait(context.Background(), id)
+	if err != nil {
+		fmt.Fprintln(stderr, "execengine:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintln(stderr, "execengine:", err)
+			return 1
+		}
+	} else {
+		fmt.Fprintln(stderr, summary(res))
+	}
+	return exitCode(res)
+}
+
+func summary(r execengine.Result) string {
+	s := fmt.Sprintf("execengine: %s exit_code=%d duration=%v", r.Status, r.ExitCode, r.Duration.Round(time.Millisecond))
+	if r.Signal != "" {
+		s += " signal=" + r.Signal
+	}
+	if r.Truncated {
+		s += " truncated=true"
+	}
+	if r.Error != "" {
+		s += fmt.Sprintf(" error=%q", r.Error)
+	}
+	return s
+}
+
+// exitCode maps a result to the shell's conventions.
+func exitCode(r execengine.Result) int {
+	switch {
+	case r.Status == execengine.StatusTimeout:
+		return 124
+	case r.Status == execengine.StatusCancelled:
+		return 130
+	case r.ErrorCode == execengine.CodeSpawnFailed:
+		return 127
+	case r.Signal != "":
+		if n, ok := signalNumbers[r.Signal]; ok {
+			return 128 + n
+		}
+		return 1
+	case r.ExitCode > 0:
+		return r.ExitCode
+	case !r.Success:
+		return 1
+	}
+	return 0
+}
+
+var signalNumbers = map[string]int{
+	"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6, "SIGBUS": 7,
+	"SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13,
+	"SIGALRM": 14, "SIGTERM": 15,
+}

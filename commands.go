@@ -1,0 +1,199 @@
+package execengine
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// plan is a validated request, reduced to what starting the process needs.
+// It is built by Execute, so the caller's maps and slices are never read later.
+type plan struct {
+	argv     []string
+	env      []string // nil: inherit
+	dir      string
+	stdin    string
+	timeout  time.Duration
+	logPaths []string
+	desc     string
+}
+
+// scriptInterpreters picks an interpreter by extension for a Script that
+// has none and is not executable.
+var scriptInterpreters = map[string]string{
+	".sh": "bash", ".bash": "bash", ".py": "python3", ".js": "node", ".mjs": "node",
+	".rb": "ruby", ".pl": "perl",
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidRequest}, args...)...)
+}
+
+// prepare validates req and builds its plan. It has no side effects.
+func (e *Engine) prepare(req *Request) (*plan, error) {
+	p := &plan{dir: req.WorkingDir, stdin: req.Stdin, timeout: req.Timeout}
+	switch {
+	case req.Timeout < 0:
+		return nil, invalid("timeout %v is negative", req.Timeout)
+	case req.Timeout > e.cfg.MaxTimeout:
+		return nil, fmt.Errorf("%w: %v exceeds MaxTimeout %v", ErrTimeoutTooLarge, req.Timeout, e.cfg.MaxTimeout)
+	case req.Timeout == 0:
+		p.timeout = e.cfg.DefaultTimeout
+	}
+	if p.dir != "" {
+		fi, err := os.Stat(p.dir)
+		if err != nil {
+			return nil, invalid("working directory %q: %v", p.dir, statReason(err))
+		}
+		if !fi.IsDir() {
+			return nil, invalid("working directory %q is not a directory", p.dir)
+		}
+	}
+	cmd := req.Command
+	argv, extraEnv, err := commandArgv(cmd, p.dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, invalid("argument %q contains a NUL byte", a)
+		}
+	}
+	p.argv = argv
+	p.desc = cmd.String()
+
+	keys := make([]string, 0, len(req.Env))
+	for k, v := range req.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
+			return nil, invalid("environment variable %q=%q: the name must be non-empty without '=' and neither may contain NUL", k, v)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 || len(extraEnv) > 0 {
+		slices.Sort(keys)
+		p.env = os.Environ()
+		p.env = append(p.env, extraEnv...)
+		for _, k := range keys {
+			p.env = append(p.env, k+"="+req.Env[k]) // exec.Cmd keeps the last of duplicates
+		}
+	}
+
+	if e.cfg.LogDir != "" {
+		p.logPaths = append(p.logPaths, filepath.Join(e.cfg.LogDir, req.ID.String()+".log"))
+	}
+	if req.OutputLogPath != "" {
+		if fi, err := os.Stat(req.OutputLogPath); err == nil && fi.IsDir() {
+			return nil, invalid("output log path %q is a directory", req.OutputLogPath)
+		}
+		p.logPaths = append(p.logPaths, req.OutputLogPath)
+	}
+	return p, nil
+}
+
+// commandArgv turns a Command into argv and the environment entries it adds.
+func commandArgv(cmd Command, dir string) (argv, env []string, err error) {
+	switch c := cmd.(type) {
+	case *Shell:
+		if c != nil {
+			return commandArgv(*c, dir)
+		}
+	case *Exec:
+		if c != nil {
+			return commandArgv(*c, dir)
+		}
+	case *Script:
+		if c != nil {
+			return commandArgv(*c, dir)
+		}
+	case *AWSCLI:
+		if c != nil {
+			return commandArgv(*c, dir)
+		}
+	case Shell:
+		if strings.TrimSpace(c.Command) == "" {
+			return nil, nil, invalid("shell command %q is empty", c.Command)
+		}
+		shell := c.Shell
+		if shell == "" {
+			shell = "bash"
+		}
+		return []string{shell, "-c", c.Command}, nil, nil
+	case Exec:
+		if c.Program == "" {
+			return nil, nil, invalid("exec program is empty (args %q)", c.Args)
+		}
+		return append([]string{c.Program}, c.Args...), nil, nil
+	case Script:
+		return scriptArgv(c, dir)
+	case AWSCLI:
+		if c.Service == "" || c.Operation == "" {
+			return nil, nil, invalid("aws cli service %q and operation %q must both be set", c.Service, c.Operation)
+		}
+		return awsArgs(c), []string{"AWS_PAGER="}, nil
+	}
+	return nil, nil, invalid("command is %#v, want a Shell, Exec, Script or AWSCLI", cmd)
+}
+
+func scriptArgv(c Script, dir string) (argv, env []string, err error) {
+	if c.Path == "" {
+		return nil, nil, invalid("script path is empty")
+	}
+	path := c.Path
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	path, err = filepath.Abs(path)
+	if err != nil {
+		return nil, nil, invalid("script path %q: %v", c.Path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, invalid("script %q: %v", path, statReason(err))
+	}
+	if fi.IsDir() {
+		return nil, nil, invalid("script %q is a directory", path)
+	}
+	switch {
+	case c.Interpreter != "":
+		return []string{c.Interpreter, path}, nil, nil
+	case fi.Mode()&0o111 != 0:
+		return []string{path}, nil, nil
+	case scriptInterpreters[strings.ToLower(filepath.Ext(path))] != "":
+		return []string{scriptInterpreters[strings.ToLower(filepath.Ext(path))], path}, nil, nil
+	}
+	return []string{"sh", path}, nil, nil
+}
+
+func awsArgs(c AWSCLI) []string {
+	argv := append([]string{"aws", c.Service, c.Operation}, c.Args...)
+	if c.Profile != "" {
+		argv = append(argv, "--profile", c.Profile)
+	}
+	if c.Region != "" {
+		argv = append(argv, "--region", c.Region)
+	}
+	return argv
+}
+
+func statReason(err error) string {
+	switch {
+	case os.IsNotExist(err):
+		return "does not exist"
+	case os.IsPermission(err):
+		return "permission denied"
+	}
+	return err.Error()
+}
+
+// newCmd builds the exec.Cmd for a plan; the caller sets the pipes.
+func newCmd(p *plan) *exec.Cmd {
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Env = p.env
+	cmd.Dir = p.dir
+	cmd.SysProcAttr = sysProcAttr()
+	return cmd
+}

@@ -1,0 +1,424 @@
+// Package execengine runs system commands asynchronously, for desktop and
+// backend applications. It is a Go port of the Rust crate
+// escher-execution-engine 0.1.2.
+//
+// # The model
+//
+// [Engine.Execute] validates a [Request] and returns its id at once. The
+// command — a [Shell] string, an [Exec] program with arguments, a [Script]
+// file or an [AWSCLI] call — runs in the background under
+// Config.MaxConcurrentExecutions; beyond it Execute fails fast with
+// [ErrConcurrencyLimitReached], or, with Config.MaxQueuedExecutions, the
+// request waits in a FIFO queue. An execution goes
+// pending → running → completed | failed | timeout | cancelled.
+//
+// While it runs, each line of stdout and stderr is delivered to the
+// configured [EventHandler], with lifecycle events around them (see
+// [EventHandler] for the ordering guarantees), and the raw bytes are kept
+// in memory up to Config.MaxOutputSizeBytes per stream; beyond that the
+// [OversizedOutputStrategy] decides. Query an execution with
+// [Engine.Status], block on it with [Engine.Wait], read its [Result] with
+// [Engine.Result], stop it with [Engine.Cancel]. A ticker removes old
+// terminal executions (see [Engine.Cleanup]).
+//
+// Every execution runs in its own process group. A timeout, a cancel, the
+// output limit under FailExecution and [Engine.Close] send SIGTERM to the
+// whole group and SIGKILL after Config.KillGracePeriod. When the main
+// process exits, the output left in the pipes is read and whatever it left
+// running in its group is killed, so a background grandchild never makes
+// Wait hang.
+//
+// An Engine is safe for concurrent use. Its goroutines end with
+// [Engine.Close], or [Engine.Shutdown] once the executions are done.
+package execengine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Engine runs executions. Create one with [New]; stop it with Close or Shutdown.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	execs    map[uuid.UUID]*execution
+	queue    []*execution // FIFO of pending executions waiting for a slot
+	running  int          // slots in use
+	finished []*execution // terminal executions in completion order, for cleanup
+	closed   bool
+
+	wg       sync.WaitGroup // execution goroutines and the cleanup ticker
+	stopTick chan struct{}  // closed by Shutdown and Close
+}
+
+// New validates cfg and returns an engine. With cfg.EnableAutoCleanup it
+// starts the cleanup ticker; Close or Shutdown stops it. A LogDir is
+// created (mode 0700) if it does not exist.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.LogDir != "" {
+		if err := mkdirPrivate(cfg.LogDir); err != nil {
+			return nil, fmt.Errorf("%w: LogDir %q: %v", ErrInvalidConfig, cfg.LogDir, err)
+		}
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		execs:    make(map[uuid.UUID]*execution),
+		stopTick: make(chan struct{}),
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if cfg.EnableAutoCleanup {
+		e.wg.Go(e.cleanupLoop)
+	}
+	return e, nil
+}
+
+// Execute validates req and starts it in the background, or queues it, and
+// returns its id at once (req.ID, or a new one when that is uuid.Nil).
+// ctx bounds only the submission: the execution outlives it.
+//
+// A request that fails validation returns an error matching
+// [ErrInvalidRequest] (and [ErrTimeoutTooLarge] or [ErrDuplicateID] where
+// they apply), and nothing is stored. At the concurrency limit with a full
+// (or no) queue it returns [ErrConcurrencyLimitReached]; after Shutdown or
+// Close, [ErrClosed].
+func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return uuid.Nil, err
+	}
+	if req.ID == uuid.Nil {
+		req.ID = uuid.New()
+	}
+	p, err := e.prepare(&req)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	x := newExecution(e, req.ID, p)
+
+	e.mu.Lock()
+	switch {
+	case e.closed:
+		e.mu.Unlock()
+		return uuid.Nil, ErrClosed
+	case e.execs[req.ID] != nil:
+		e.mu.Unlock()
+		return uuid.Nil, fmt.Errorf("%w: %s is still in memory", ErrDuplicateID, req.ID)
+	case e.running < e.cfg.MaxConcurrentExecutions:
+		e.running++
+		e.execs[req.ID] = x
+		e.start(x)
+	case len(e.queue) < e.cfg.MaxQueuedExecutions:
+		x.queued = true
+		e.queue = append(e.queue, x)
+		e.execs[req.ID] = x
+	default:
+		e.mu.Unlock()
+		if e.cfg.MaxQueuedExecutions > 0 {
+			return uuid.Nil, fmt.Errorf("%w: %d executions running and %d queued", ErrConcurrencyLimitReached,
+				e.cfg.MaxConcurrentExecutions, e.cfg.MaxQueuedExecutions)
+		}
+		return uuid.Nil, fmt.Errorf("%w: %d executions running", ErrConcurrencyLimitReached, e.cfg.MaxConcurrentExecutions)
+	}
+	e.mu.Unlock()
+	return req.ID, nil
+}
+
+// start runs x on a new goroutine; e.mu is held and x has a slot.
+func (e *Engine) start(x *execution) {
+	e.wg.Go(func() { e.finish(x, x.run(), true) })
+}
+
+// finish makes res the final state of x, delivers the terminal events,
+// frees the slot (starting the next queued execution) and wakes Wait.
+func (e *Engine) finish(x *execution, res *Result, slot bool) {
+	res.CompletedAt = time.Now()
+	res.Duration = res.CompletedAt.Sub(res.StartedAt)
+	x.mu.Lock()
+	old := x.status
+	x.status, x.result, x.plan, x.streams = res.Status, res, nil, [2]*stream{}
+	x.mu.Unlock()
+
+	x.send(Event{Type: EventStatusChanged, OldStatus: old, NewStatus: res.Status})
+	final := *res
+	terminal := Event{Type: EventCompleted, Result: &final}
+	switch res.Status {
+	case StatusFailed:
+		terminal.Type, terminal.Error = EventFailed, res.Error
+	case StatusTimeout:
+		terminal.Type = EventTimeout
+		terminal.TimeoutMS = x.timeout.Milliseconds()
+	case StatusCancelled:
+		terminal.Type = EventCancelled
+	}
+	x.send(terminal)
+
+	e.mu.Lock()
+	e.finished = append(e.finished, x)
+	if slot {
+		e.running--
+		for len(e.queue) > 0 && e.running < e.cfg.MaxConcurrentExecutions {
+			next := e.queue[0]
+			e.queue[0] = nil
+			e.queue = e.queue[1:]
+			next.queued = false
+			e.running++
+			e.start(next)
+		}
+	}
+	e.mu.Unlock()
+	close(x.done)
+}
+
+// Wait blocks until the execution is terminal and returns its result. It
+// returns an error only when no final result can be had: [ErrNotFound] for
+// an unknown id, or ctx's error. A command that fails, times out or is
+// cancelled is a Result with that status; see [Result.Err].
+func (e *Engine) Wait(ctx context.Context, id uuid.UUID) (Result, error) {
+	x, err := e.lookup(id)
+	if err != nil {
+		return Result{}, err
+	}
+	select {
+	case <-x.done:
+		return x.snapshot(), nil
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Done returns a channel that is closed when the execution is terminal and
+// its terminal event has been delivered: for select loops over many executions.
+func (e *Engine) Done(id uuid.UUID) (<-chan struct{}, error) {
+	x, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return x.done, nil
+}
+
+// Status returns the execution's current status, or [ErrNotFound].
+func (e *Engine) Status(id uuid.UUID) (Status, error) {
+	x, err := e.lookup(id)
+	if err != nil {
+		return "", err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.status, nil
+}
+
+// Result returns the final result of a terminal execution, [ErrNotCompleted]
+// while it is pending or running, or [ErrNotFound].
+func (e *Engine) Result(id uuid.UUID) (Result, error) {
+	x, err := e.lookup(id)
+	if err != nil {
+		return Result{}, err
+	}
+	r := x.snapshot()
+	if !r.Status.IsTerminal() {
+		return Result{}, fmt.Errorf("%w: %s is %s", ErrNotCompleted, id, r.Status)
+	}
+	return r, nil
+}
+
+// Snapshot returns the execution's state now, terminal or not: while it
+// runs, the output stored so far (written in batches, so the last lines may
+// be missing) and the duration so far.
+func (e *Engine) Snapshot(id uuid.UUID) (Result, error) {
+	x, err := e.lookup(id)
+	if err != nil {
+		return Result{}, err
+	}
+	return x.snapshot(), nil
+}
+
+// Cancel stops an execution: a pending one never starts; a running one's
+// process group gets SIGTERM, then SIGKILL after the grace period, and it
+// ends cancelled. Cancelling a terminal execution does nothing and returns
+// nil. It returns [ErrNotFound] for an unknown id.
+func (e *Engine) Cancel(id uuid.UUID) error {
+	e.mu.Lock()
+	x := e.execs[id]
+	if x == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	queued := x.queued
+	if queued {
+		x.queued = false
+		e.queue = slices.DeleteFunc(e.queue, func(q *execution) bool { return q == x })
+		// Owned by the engine so Close waits for its events.
+		e.wg.Add(1)
+	}
+	e.mu.Unlock()
+	x.requestStop(stopCancel, "")
+	if queued {
+		defer e.wg.Done()
+		e.finish(x, x.run(), false)
+	}
+	return nil
+}
+
+// List returns a summary of every execution in memory, oldest first.
+func (e *Engine) List() []Summary {
+	e.mu.RLock()
+	xs := make([]*execution, 0, len(e.execs))
+	for _, x := range e.execs {
+		xs = append(xs, x)
+	}
+	e.mu.RUnlock()
+	slices.SortFunc(xs, func(a, b *execution) int { return a.submittedAt.Compare(b.submittedAt) })
+	out := make([]Summary, len(xs))
+	for i, x := range xs {
+		x.mu.Lock()
+		out[i] = Summary{ID: x.id, Status: x.status, StartedAt: x.submittedAt}
+		if !x.startedAt.IsZero() {
+			out[i].StartedAt = x.startedAt
+		}
+		if x.result != nil {
+			out[i].StartedAt, out[i].Duration = x.result.StartedAt, x.result.Duration
+		}
+		x.mu.Unlock()
+	}
+	return out
+}
+
+// RunningCount returns how many executions hold a slot (starting or running).
+func (e *Engine) RunningCount() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.running
+}
+
+// Remove forgets a terminal execution. It returns [ErrNotCompleted] for one
+// that is pending or running, and [ErrNotFound] for an unknown id.
+func (e *Engine) Remove(id uuid.UUID) error {
+	x, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-x.done:
+	default:
+		st, _ := e.Status(id)
+		return fmt.Errorf("%w: %s is %s", ErrNotCompleted, id, st)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.execs[id] == x {
+		delete(e.execs, id)
+		x.removed = true
+		e.compactFinished()
+	}
+	return nil
+}
+
+// Shutdown stops accepting executions and the cleanup ticker, then waits
+// for the running and queued executions to end. If ctx ends first it
+// returns ctx's error and the executions go on: call Close to stop them.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.stopAccepting()
+	idle := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting executions, cancels every pending and running one
+// (they end cancelled, with an error matching [ErrClosed]) and returns once
+// every goroutine of the engine has ended. Calling it again is harmless.
+func (e *Engine) Close() error {
+	e.stopAccepting()
+	e.mu.Lock()
+	queued := e.queue
+	e.queue = nil
+	e.wg.Add(len(queued))
+	var running []*execution
+	for _, x := range e.execs {
+		if x.queued {
+			x.queued = false
+		} else {
+			running = append(running, x)
+		}
+	}
+	e.mu.Unlock()
+	for _, x := range running {
+		x.requestStop(stopClosed, "")
+	}
+	for _, x := range queued {
+		x.requestStop(stopClosed, "")
+		e.finish(x, x.run(), false)
+		e.wg.Done()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+func (e *Engine) stopAccepting() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.closed = true
+		close(e.stopTick)
+	}
+}
+
+func (e *Engine) lookup(id uuid.UUID) (*execution, error) {
+	e.mu.RLock()
+	x := e.execs[id]
+	e.mu.RUnlock()
+	if x == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return x, nil
+}
+
+var global struct {
+	mu     sync.Mutex
+	engine *Engine
+}
+
+// InitGlobal creates the process-wide engine returned by [Global], as the
+// Rust crate's init_global does: it forces MaxConcurrentExecutions to 1
+// (strict serial mode). A second call returns [ErrAlreadyInitialized].
+func InitGlobal(cfg Config) error {
+	global.mu.Lock()
+	defer global.mu.Unlock()
+	if global.engine != nil {
+		return ErrAlreadyInitialized
+	}
+	cfg.MaxConcurrentExecutions = 1
+	e, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	global.engine = e
+	return nil
+}
+
+// Global returns the engine made by [InitGlobal], or nil before it.
+func Global() *Engine {
+	global.mu.Lock()
+	defer global.mu.Unlock()
+	return global.engine
+}

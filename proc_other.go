@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package execengine
+
+// waitExited is not available here: the caller reaps the process with
+// Wait and kills the rest of its group afterwards.
+func waitExited(int) bool { return false }

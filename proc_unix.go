@@ -1,0 +1,80 @@
+//go:build unix
+
+package execengine
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// sysProcAttr starts every child as the leader of a new session, hence of
+// a new process group: the engine can signal the whole tree it spawns, and
+// the child has no controlling terminal, so it cannot hang reading /dev/tty.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true}
+}
+
+// terminateGroup asks every process in the group to stop.
+func terminateGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGTERM) }
+
+// killGroup kills every process left in the group.
+func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+
+// exitInfo reads the exit code and the signal name ("" if none) of a process.
+func exitInfo(ps *os.ProcessState) (code int, signal string) {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return -1, signalName(ws.Signal())
+	}
+	return ps.ExitCode(), ""
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGILL: "SIGILL", syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT",
+	syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGKILL: "SIGKILL",
+	syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM",
+	syscall.SIGXCPU: "SIGXCPU", syscall.SIGXFSZ: "SIGXFSZ", syscall.SIGSYS: "SIGSYS",
+}
+
+func signalName(s syscall.Signal) string {
+	if n, ok := signalNames[s]; ok {
+		return n
+	}
+	return "SIG" + strconv.Itoa(int(s))
+}
+
+// readNow reads what is already in the pipe without waiting: n == 0 with a
+// nil error means end of file, errWouldBlock means nothing is there yet.
+func readNow(f *os.File, p []byte) (int, error) {
+	if err := f.SetReadDeadline(noDeadline); err != nil {
+		return 0, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), p)
+			if rerr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errors.Is(rerr, syscall.EAGAIN) {
+		return 0, errWouldBlock
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, rerr
+}

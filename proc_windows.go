@@ -1,0 +1,27 @@
+//go:build windows
+
+package execengine
+
+import (
+	"os"
+	"syscall"
+)
+
+// Windows has no process groups or signals here: the engine stops the
+// leader only. Job objects would be needed to reach its descendants.
+
+func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
+
+func terminateGroup(pid int) { killGroup(pid) }
+
+func killGroup(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}
+
+func waitExited(int) bool { return false }
+
+func exitInfo(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
+
+func readNow(*os.File, []byte) (int, error) { return 0, errWouldBlock }
