@@ -35,6 +35,20 @@ func nonNilArgs(a []string) []string {
 	return a
 }
 
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func nilIfNone(a []string) []string {
+	if len(a) == 0 {
+		return nil
+	}
+	return a
+}
+
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
@@ -128,7 +142,7 @@ func UnmarshalCommand(data []byte) (Command, error) {
 	case "exec":
 		var j execJSON
 		err := json.Unmarshal(data, &j)
-		return Exec{j.Program, j.Args}, wrapCommandErr(err)
+		return Exec{j.Program, nilIfNone(j.Args)}, wrapCommandErr(err)
 	case "script":
 		var j scriptJSON
 		err := json.Unmarshal(data, &j)
@@ -136,7 +150,7 @@ func UnmarshalCommand(data []byte) (Command, error) {
 	case "aws_cli":
 		var j awsJSON
 		err := json.Unmarshal(data, &j)
-		return AWSCLI{j.Service, j.Operation, j.Args, derefString(j.Profile), derefString(j.Region)}, wrapCommandErr(err)
+		return AWSCLI{j.Service, j.Operation, nilIfNone(j.Args), derefString(j.Profile), derefString(j.Region)}, wrapCommandErr(err)
 	}
 	return nil, fmt.Errorf("command: unknown type %q (want shell, exec, script or aws_cli)", *tag.Type)
 }
@@ -169,7 +183,7 @@ func (m *Metadata) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	*m = Metadata{derefString(j.Source), j.ConversationID, j.Tags}
+	*m = Metadata{derefString(j.Source), j.ConversationID, nilIfEmpty(j.Tags)}
 	return nil
 }
 
@@ -223,7 +237,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*r = Request{ID: j.ID, Command: cmd, Env: j.Env, WorkingDir: derefString(j.WorkingDir),
+	*r = Request{ID: j.ID, Command: cmd, Env: nilIfEmpty(j.Env), WorkingDir: derefString(j.WorkingDir),
 		Stdin: j.Stdin, OutputLogPath: derefString(j.OutputLogPath), Metadata: j.Metadata}
 	if j.TimeoutMS != nil {
 		r.Timeout = time.Duration(*j.TimeoutMS) * time.Millisecond

@@ -50,8 +50,10 @@ type stream struct {
 
 func (s *stream) name() string { return string(s.kind) }
 
-// drain reads r to its end, storing output in batches of batchLines lines
-// or readBufSize bytes, so the execution's lock is taken once per batch.
+// drain reads r to its end. Output is stored in batches, so the
+// execution's lock is taken once per batch, not per line: a batch ends at
+// batchLines lines, readBufSize bytes, or when the pipe has nothing more
+// to give for now.
 func (s *stream) drain(r *os.File) {
 	buf := make([]byte, readBufSize)
 	n, lines := 0, 0
@@ -75,9 +77,10 @@ func (s *stream) drain(r *os.File) {
 			break
 		}
 		if m > 0 {
+			short := m < len(buf)-n // the pipe is empty for now: store, so Snapshot is current
 			lines += s.split(buf[n : n+m])
 			n += m
-			if n == len(buf) || lines >= batchLines {
+			if short || n == len(buf) || lines >= batchLines {
 				s.store(buf[:n])
 				n, lines = 0, 0
 			}
