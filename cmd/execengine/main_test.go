@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/escher-dbai/execengine"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunSubcommand(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string
+		wantStderr []string
+	}{
+		{"exit code passes through", []string{"run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n",
+			[]string{"stderr| err\n", "execengine: failed exit_code=3", `error="command failed with exit code 3"`}},
+		{"success", []string{"run", "--", "printf", "a\\nb"}, 0, "a\nb\n", []string{"execengine: completed exit_code=0"}},
+		{"shell string", []string{"run", "--shell", "echo $((6*7))"}, 0, "42\n", nil},
+		{"timeout", []string{"run", "--timeout", "100ms", "--grace", "50ms", "--shell", "echo start; sleep 10"}, 124, "start\n",
+			[]string{"execengine: timeout exit_code=-1", "signal=SIGTERM"}},
+		{"missing program", []string{"run", "--", "/no/such/program"}, 127, "", []string{"execengine: failed", "/no/such/program"}},
+		{"signal", []string{"run", "--", "sh", "-c", "kill -SEGV $$"}, 139, "", []string{"signal=SIGSEGV"}},
+		{"no command", []string{"run"}, 2, "", []string{"usage:"}},
+		{"both shell and program", []string{"run", "--shell", "x", "--", "y"}, 2, "", []string{"not both"}},
+		{"invalid request", []string{"run", "--dir", "/no/such/dir", "--", "true"}, 2, "", []string{`working directory "/no/such/dir": does not exist`}},
+		{"unknown subcommand", []string{"frobnicate"}, 2, "", []string{`unknown subcommand "frobnicate"`}},
+		{"no subcommand", nil, 2, "", []string{"usage:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			assert.Equal(t, tt.wantCode, code, stderr.String())
+			assert.Equal(t, tt.wantStdout, stdout.String())
+			for _, want := range tt.wantStderr {
+				assert.Contains(t, stderr.String(), want)
+			}
+		})
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"run", "--json", "--", "sh", "-c", "echo out; exit 2"}, &stdout, &stderr)
+	assert.Equal(t, 2, code)
+	var res execengine.Result
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &res), stdout.String())
+	assert.Equal(t, execengine.StatusFailed, res.Status)
+	assert.Equal(t, 2, res.ExitCode)
+	assert.Equal(t, "out\n", res.Stdout)
+	assert.Equal(t, "out\n", stderr.String(), "with --json, live lines go to stderr")
+}
+
+// Ctrl-C on the real program cancels the execution and kills its group.
+func TestRunInterrupt(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "execengine")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	cmd := exec.CommandContext(ctx, bin, "run", "--grace", "1s", "--shell", "sleep 100 & echo $! > "+pidFile+"; echo ready; wait")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	buf := make([]byte, 6)
+	_, err = out.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", string(buf))
+	data, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	var sleepPID int
+	_, err = fmtSscan(strings.TrimSpace(string(data)), &sleepPID)
+	require.NoError(t, err)
+
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr)
+	assert.Equal(t, 130, exitErr.ExitCode())
+	assert.Contains(t, stderr.String(), "execengine: cancelled")
+	assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was killed with its group")
+}
+
+func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(s, v) }
+
+// alive reports whether pid is a live process; a zombie waiting for init
+// to reap it is not.
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
