@@ -799,3 +799,22 @@ func TestLogFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), dirInfo.Mode().Perm())
 }
+
+func TestConfigJSON(t *testing.T) {
+	data, err := json.Marshal(DefaultConfig())
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"default_timeout_ms":300000,"max_timeout_ms":3600000,"stream_output":true,"log_dir":null,
+	 "max_concurrent_executions":100,"max_queued_executions":0,"max_in_memory_executions":1000,
+	 "execution_retention_secs":3600,"cleanup_interval_secs":60,"enable_auto_cleanup":true,
+	 "max_output_size_bytes":10485760,"oversized_output_strategy":"TruncateWithWarning","kill_grace_period_ms":5000}`, string(data))
+
+	cfg := DefaultConfig()
+	h := EventHandlerFunc(func(Event) {})
+	cfg.EventHandler = h
+	require.NoError(t, json.Unmarshal([]byte(`{"max_concurrent_executions":1,"oversized_output_strategy":"StreamToFile","log_dir":"/tmp/x"}`), &cfg))
+	want := DefaultConfig()
+	want.MaxConcurrentExecutions, want.OversizedOutputStrategy, want.LogDir = 1, StreamToFile, "/tmp/x"
+	assert.NotNil(t, cfg.EventHandler, "fields that are not data are kept")
+	cfg.EventHandler = nil
+	assert.Equal(t, want, cfg)
+}

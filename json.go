@@ -388,3 +388,57 @@ func (ev *Event) UnmarshalJSON(data []byte) error {
 	*ev = Event(j)
 	return nil
 }
+
+type configJSON struct {
+	DefaultTimeoutMS        int64                   `json:"default_timeout_ms"`
+	MaxTimeoutMS            int64                   `json:"max_timeout_ms"`
+	StreamOutput            bool                    `json:"stream_output"`
+	LogDir                  *string                 `json:"log_dir"`
+	MaxConcurrentExecutions int                     `json:"max_concurrent_executions"`
+	MaxQueuedExecutions     int                     `json:"max_queued_executions"`
+	MaxInMemoryExecutions   int                     `json:"max_in_memory_executions"`
+	ExecutionRetentionSecs  int64                   `json:"execution_retention_secs"`
+	CleanupIntervalSecs     int64                   `json:"cleanup_interval_secs"`
+	EnableAutoCleanup       bool                    `json:"enable_auto_cleanup"`
+	MaxOutputSizeBytes      int64                   `json:"max_output_size_bytes"`
+	OversizedOutputStrategy OversizedOutputStrategy `json:"oversized_output_strategy"`
+	KillGracePeriodMS       int64                   `json:"kill_grace_period_ms"`
+}
+
+// MarshalJSON writes the Rust ExecutionConfig field names plus this port's
+// (max_queued_executions, cleanup_interval_secs, kill_grace_period_ms).
+// EventHandler and Logger are not data and are left out.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(configJSON{
+		DefaultTimeoutMS: c.DefaultTimeout.Milliseconds(), MaxTimeoutMS: c.MaxTimeout.Milliseconds(),
+		StreamOutput: c.StreamOutput, LogDir: optString(c.LogDir),
+		MaxConcurrentExecutions: c.MaxConcurrentExecutions, MaxQueuedExecutions: c.MaxQueuedExecutions,
+		MaxInMemoryExecutions:  c.MaxInMemoryExecutions,
+		ExecutionRetentionSecs: int64(c.ExecutionRetention / time.Second), CleanupIntervalSecs: int64(c.CleanupInterval / time.Second),
+		EnableAutoCleanup: c.EnableAutoCleanup, MaxOutputSizeBytes: c.MaxOutputSizeBytes,
+		OversizedOutputStrategy: c.OversizedOutputStrategy, KillGracePeriodMS: c.KillGracePeriod.Milliseconds(),
+	})
+}
+
+// UnmarshalJSON sets the fields present in data and leaves the others as
+// they are: decode into DefaultConfig() to get defaults for absent fields.
+func (c *Config) UnmarshalJSON(data []byte) error {
+	var cur configJSON
+	if cb, err := c.MarshalJSON(); err == nil {
+		_ = json.Unmarshal(cb, &cur)
+	}
+	if err := json.Unmarshal(data, &cur); err != nil {
+		return err
+	}
+	c.DefaultTimeout = time.Duration(cur.DefaultTimeoutMS) * time.Millisecond
+	c.MaxTimeout = time.Duration(cur.MaxTimeoutMS) * time.Millisecond
+	c.StreamOutput, c.LogDir = cur.StreamOutput, derefString(cur.LogDir)
+	c.MaxConcurrentExecutions, c.MaxQueuedExecutions = cur.MaxConcurrentExecutions, cur.MaxQueuedExecutions
+	c.MaxInMemoryExecutions = cur.MaxInMemoryExecutions
+	c.ExecutionRetention = time.Duration(cur.ExecutionRetentionSecs) * time.Second
+	c.CleanupInterval = time.Duration(cur.CleanupIntervalSecs) * time.Second
+	c.EnableAutoCleanup, c.MaxOutputSizeBytes = cur.EnableAutoCleanup, cur.MaxOutputSizeBytes
+	c.OversizedOutputStrategy = cur.OversizedOutputStrategy
+	c.KillGracePeriod = time.Duration(cur.KillGracePeriodMS) * time.Millisecond
+	return nil
+}
