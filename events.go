@@ -58,6 +58,10 @@ type Event struct {
 // nothing is dropped) and no other execution. A panic in HandleEvent is
 // recovered and logged; the execution still ends with its correct result.
 // The Event, and the Result it points to, belong to the handler.
+//
+// A handler may call the engine (Status, Cancel, Execute…), but must not
+// wait for its own execution (Wait, Shutdown, Close) from inside a call:
+// the execution cannot end while its handler is running.
 type EventHandler interface {
 	HandleEvent(Event)
 }
