@@ -274,7 +274,7 @@ type (
 type inputLine struct {
 	n       int64 // 1-based line number
 	data    []byte
-	size    int64 // bytes read, line ending included
+	size    int64 // bytes in the line, '\n' excluded
 	tooLong bool  // data was discarded
 }
 
@@ -285,7 +285,7 @@ func readLines(r io.Reader, maxLine int, lines chan<- inputLine, quit <-chan str
 	br := bufio.NewReaderSize(r, 64<<10)
 	for n := int64(1); ; n++ {
 		l, err := readCapped(br, maxLine)
-		if l.size > 0 {
+		if err == nil || l.size > 0 {
 			l.n = n
 			select {
 			case lines <- l:
@@ -304,29 +304,22 @@ func readLines(r io.Reader, maxLine int, lines chan<- inputLine, quit <-chan str
 
 func readCapped(br *bufio.Reader, maxLine int) (inputLine, error) {
 	var l inputLine
-	var err error
 	for {
-		chunk, e := br.ReadSlice('\n')
+		chunk, err := br.ReadSlice('\n')
+		if err == nil {
+			chunk = chunk[:len(chunk)-1] // the '\n' is not part of the line
+		}
 		l.size += int64(len(chunk))
-		if !l.tooLong {
-			if len(l.data)+len(chunk) > maxLine+1 { // +1: the '\n'
-				l.tooLong, l.data = true, nil
-			} else {
-				l.data = append(l.data, chunk...)
-			}
+		if l.size > int64(maxLine) {
+			l.tooLong, l.data = true, nil
+		} else {
+			l.data = append(l.data, chunk...)
 		}
-		if errors.Is(e, bufio.ErrBufferFull) {
-			continue
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			l.data = bytes.TrimSuffix(l.data, []byte("\r"))
+			return l, err
 		}
-		err = e
-		break
 	}
-	l.data = bytes.TrimSuffix(l.data, []byte("\n"))
-	if len(l.data) > maxLine {
-		l.tooLong, l.data = true, nil
-	}
-	l.data = bytes.TrimSuffix(l.data, []byte("\r"))
-	return l, err
 }
 
 // bridge answers the messages of one input stream.
