@@ -2,6 +2,7 @@ module github.com/escher-dbai/execengine
 
 go 1.25
 
-require github.com/google/uuid v1.6.0
-
-require go.uber.org/goleak v1.3.0 // indirect
+require (
+	github.com/google/uuid v1.6.0
+	go.uber.org/goleak v1.3.0
+)

@@ -294,7 +294,7 @@ type harness struct {
 	sent int64 // lines written so far: the next one is sent+1
 
 	exit   chan int    // the exit code, once
-	stderr *syncBuffer //
+	stderr *syncBuffer // what the bridge logged
 	cancel func()      // in-process: cancels runBridge's ctx
 	cmd    *exec.Cmd   // process: the bridge process
 	wg     sync.WaitGroup
