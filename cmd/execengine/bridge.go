@@ -124,10 +124,12 @@ func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.
 	defer cancel(nil)
 	w := &msgWriter{w: out, broken: cancel}
 	cfg.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
-		w.send(eventMsg{Type: "event", Payload: ev})
 		if ev.Type.IsTerminal() && ev.Result != nil {
-			w.send(resultMsg{Type: "result", Payload: ev.Result})
+			// One write: nothing comes between the terminal event and the result.
+			w.send(eventMsg{Type: "event", Payload: ev}, resultMsg{Type: "result", Payload: ev.Result})
+			return
 		}
+		w.send(eventMsg{Type: "event", Payload: ev})
 	})
 	cfg.Logger = slog.New(slog.NewTextHandler(errOut, nil))
 	eng, err := execengine.New(cfg)
@@ -202,9 +204,13 @@ func marshalLine(v any) []byte {
 	return append(b, '\n')
 }
 
-// send marshals v outside the lock, so executions encode in parallel.
-func (w *msgWriter) send(v any) {
-	b := marshalLine(v)
+// send writes the messages together. It marshals them outside the lock,
+// so executions encode in parallel.
+func (w *msgWriter) send(msgs ...any) {
+	var b []byte
+	for _, v := range msgs {
+		b = append(b, marshalLine(v)...)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.writeLocked(b)

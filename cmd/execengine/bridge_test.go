@@ -545,13 +545,13 @@ func TestBridgeProcessFlood(t *testing.T) {
 	h.wg.Go(func() { // ends when all lines are written or cleanup closes stdin
 		_, _ = io.WriteString(h.in, strings.Repeat(req, total))
 	})
-	msgs := h.c.wait(t, "a reply to every line", 60*time.Second, hasReply(total))
+	h.c.wait(t, "a reply to every line", 60*time.Second, hasReply(total))
 	_ = h.in.Close()
 	if code := h.waitExit(30 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	elapsed := time.Since(start)
-	msgs = h.c.snapshot()
+	msgs := h.c.snapshot()
 
 	replies := make([]int, total+1)
 	var accepted, refused int
