@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,6 +111,13 @@ func TestBridgeConcurrentExecutions(t *testing.T) {
 	}
 	if runs := len(slices.Compact(order)); runs <= len(ids) {
 		t.Errorf("events of the 4 executions came in %d runs, want them interleaved", runs)
+	}
+	for i, m := range msgs {
+		if m.Type == "result" {
+			if prev := msgs[i-1]; prev.Type != "event" || prev.payloadID() != m.payloadID() || !prev.event(t).Type.IsTerminal() {
+				t.Errorf("result of %s comes after %+v, want right after its terminal event", m.payloadID(), prev)
+			}
+		}
 	}
 	for _, id := range ids {
 		evs := eventsOf(t, msgs, id)
@@ -498,10 +506,16 @@ func TestBridgeProcessSIGTERM(t *testing.T) {
 	h := startProcess(t, "--grace", "2s")
 	a, b := uuid.NewString(), uuid.NewString()
 	h.sendJSON(request(a, "sleep 30"))
-	h.sendJSON(request(b, "sleep 30 & sleep 30; wait"))
-	h.c.wait(t, "both started", 10*time.Second, func(msgs []msg) bool {
-		return hasEvent(a, execengine.EventStarted)(msgs) && hasEvent(b, execengine.EventStarted)(msgs)
+	h.sendJSON(request(b, "sleep 30 & echo $!; sleep 30; wait"))
+	msgs := h.c.wait(t, "both started", 10*time.Second, func(msgs []msg) bool {
+		return hasEvent(a, execengine.EventStarted)(msgs) && hasEvent(b, execengine.EventStdout)(msgs)
 	})
+	var background int // the pid of b's background sleep
+	for _, ev := range eventsOf(t, msgs, b) {
+		if ev.Type == execengine.EventStdout {
+			background, _ = strconv.Atoi(ev.Line)
+		}
+	}
 	start := time.Now()
 	h.signal(syscall.SIGTERM)
 	if code := h.waitExit(10 * time.Second); code != 130 {
@@ -517,21 +531,39 @@ func TestBridgeProcessSIGTERM(t *testing.T) {
 			t.Errorf("results of %s = %+v, want one cancelled (engine_closed)", id, r)
 			continue
 		}
-		// The whole process group is gone (init may take a moment to reap the orphan).
-		if r[0].PID <= 0 {
-			t.Errorf("result of %s has pid %d", id, r[0].PID)
-			continue
+		pids := []int{r[0].PID}
+		if id == b {
+			pids = append(pids, background)
 		}
-		var err error
-		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if err = syscall.Kill(-r[0].PID, 0); errors.Is(err, syscall.ESRCH) {
-				break
-			}
-		}
-		if !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("process group %d still exists after SIGTERM (kill -0: %v)", r[0].PID, err)
+		for _, pid := range pids {
+			waitGone(t, pid, r[0].PID)
 		}
 	}
+}
+
+// waitGone fails the test unless process pid of process group pgid is gone
+// (or a zombie) within 2 s: init may take a moment to reap an orphan. It
+// checks the group too, so that a reused pid does not count.
+func waitGone(t *testing.T, pid, pgid int) {
+	t.Helper()
+	if pid <= 0 {
+		t.Errorf("pid %d: want a real pid", pid)
+		return
+	}
+	var stat string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return
+		}
+		// pid (comm) state ppid pgrp …; comm may hold spaces.
+		stat = string(b)
+		f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+		if len(f) < 3 || f[0] == "Z" || f[2] != strconv.Itoa(pgid) {
+			return
+		}
+	}
+	t.Errorf("process %d of group %d still running after SIGTERM: %s", pid, pgid, stat)
 }
 
 // The real process under a flood: every line gets exactly one reply,
@@ -546,6 +578,21 @@ func TestBridgeProcessFlood(t *testing.T) {
 		_, _ = io.WriteString(h.in, strings.Repeat(req, total))
 	})
 	h.c.wait(t, "a reply to every line", 60*time.Second, hasReply(total))
+	h.c.wait(t, "a result for every accepted request", 30*time.Second, func(msgs []msg) bool {
+		var accepted, results int
+		for _, m := range msgs {
+			switch m.Type {
+			case "accepted":
+				accepted++
+			case "result":
+				results++
+			}
+		}
+		return accepted == results
+	})
+	// The bridge's own high-water mark. (The rusage of a child also counts
+	// the parent memory it had between fork and exec: the test binary's.)
+	peakKiB := vmHWM(t, h.cmd.Process.Pid)
 	_ = h.in.Close()
 	if code := h.waitExit(30 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
@@ -586,15 +633,34 @@ func TestBridgeProcessFlood(t *testing.T) {
 	if completed != accepted || len(rs) != accepted {
 		t.Errorf("%d accepted, %d results, %d completed once: want all equal", accepted, len(rs), completed)
 	}
-	maxRSS := h.cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
-	t.Logf("flood: %d requests in %v: %d accepted, %d refused (concurrency_limit), 0 lost; %d messages; peak RSS %d MiB",
-		total, elapsed.Round(time.Millisecond), accepted, refused, len(msgs), maxRSS>>10)
+	t.Logf("flood: %d requests in %v: %d accepted, %d refused (concurrency_limit), 0 lost; %d messages; peak RSS %d KiB",
+		total, elapsed.Round(time.Millisecond), accepted, refused, len(msgs), peakKiB)
 	if accepted == 0 || refused == 0 {
 		t.Errorf("%d accepted, %d refused: want some of each", accepted, refused)
 	}
-	if maxRSS > 100<<10 {
-		t.Errorf("peak RSS %d MiB, want under 100 MiB", maxRSS>>10)
+	if peakKiB > 64<<10 {
+		t.Errorf("peak RSS %d KiB, want under 64 MiB", peakKiB)
 	}
+}
+
+// vmHWM returns the peak resident set size of a running process, in KiB.
+func vmHWM(t *testing.T, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("peak RSS needs /proc: %v", err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kib); err != nil {
+				t.Fatalf("VmHWM line %q: %v", line, err)
+			}
+			return kib
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
 }
 
 func mustJSON(t *testing.T, v any) string {
