@@ -2,11 +2,15 @@
 //
 //	execengine run [--timeout 30s] [--json] -- <program> [args…]
 //	execengine run [--timeout 30s] [--json] --shell '<command string>'
+//	execengine bridge [flags]
 //
 // run prints each output line as it arrives (stderr lines marked), then a
 // one-line summary on stderr or, with --json, the Result as JSON on stdout.
 // Its exit code is the command's: 128+N for a signal, 124 for a timeout,
 // 130 when cancelled (Ctrl-C), 127 when the command could not start.
+//
+// bridge serves a JSON-lines protocol on stdin/stdout for programs in other
+// languages; see runBridge and README.md.
 package main
 
 import (
@@ -32,6 +36,7 @@ func main() {
 const usage = `usage:
   execengine run [flags] -- <program> [args...]
   execengine run [flags] --shell '<command string>'
+  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)
 
 run flags:`
 
@@ -43,12 +48,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCommand(args[1:], stdout, stderr)
+	case "bridge":
+		return bridgeMain(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "execengine: unknown subcommand %q\n%s\n", args[0], usage)
 	return 2
+}
+
+// bridgeMain runs the bridge on the process's stdin with signal handling.
+func bridgeMain(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal the default action returns: a second one kills at once.
+	context.AfterFunc(ctx, stop)
+	// With SIGPIPE notified, a write to a closed stdout fails with EPIPE
+	// instead of killing the bridge, so it can stop its executions first.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
+	// Not an io.Closer: closing a blocking stdin would not interrupt its read.
+	return runBridge(ctx, args, struct{ io.Reader }{os.Stdin}, stdout, stderr)
 }
 
 func runCommand(args []string, stdout, stderr io.Writer) int {

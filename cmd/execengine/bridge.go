@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/escher-dbai/execengine"
+	"github.com/google/uuid"
+)
+
+const bridgeUsage = `usage:
+  execengine bridge [flags]
+
+bridge reads one JSON message per line on stdin and writes one JSON message
+per line on stdout; see "JSON-lines bridge protocol" in README.md. At stdin
+EOF the running and queued executions finish, then it exits 0. SIGINT or
+SIGTERM cancels them (each still gets its result message), then it exits 130.
+
+bridge flags:`
+
+// Error codes of the bridge's error messages: stable, for programs to match.
+const (
+	codeInvalidJSON      = "invalid_json"      // not JSON, or not a JSON object
+	codeLineTooLong      = "line_too_long"     // over --max-line; the line was discarded
+	codeUnknownType      = "unknown_type"      // "type" is not one the bridge knows
+	codeMissingField     = "missing_field"     // a required field is absent or null
+	codeInvalidField     = "invalid_field"     // a field has the wrong JSON type or a bad value
+	codeInvalidRequest   = "invalid_request"   // the request does not decode or the engine rejected it
+	codeTimeoutTooLarge  = "timeout_too_large" // timeout_ms above --max-timeout
+	codeDuplicateID      = "duplicate_id"      // an execution with that id is still in memory
+	codeNotFound         = "not_found"         // no execution with that id
+	codeConcurrencyLimit = "concurrency_limit" // every slot and queue place is taken: retry later
+	codeClosed           = "closed"            // the engine is shutting down
+	codeInternal         = "internal"          // a bug: please report it
+)
+
+// bridgeOptions are the bridge's own flags beside the engine's Config.
+type bridgeOptions struct {
+	maxLine int
+}
+
+func parseBridgeFlags(args []string, errOut io.Writer) (execengine.Config, bridgeOptions, int) {
+	def := execengine.DefaultConfig()
+	fs := flag.NewFlagSet("bridge", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	concurrency := fs.Int("concurrency", def.MaxConcurrentExecutions, "executions running at once")
+	queue := fs.Int("queue", def.MaxQueuedExecutions, "executions that may wait for a slot (0: refuse at the limit with concurrency_limit)")
+	maxOutput := fs.Int64("max-output", def.MaxOutputSizeBytes, "bytes of each stream kept in memory per execution")
+	strategy := fs.String("output-strategy", string(def.OversizedOutputStrategy), "beyond --max-output: TruncateWithWarning, FailExecution or StreamToFile")
+	logDir := fs.String("log-dir", def.LogDir, "write <log-dir>/<id>.log per execution (\"\": no log files)")
+	defTimeout := fs.Duration("default-timeout", def.DefaultTimeout, "timeout of a request without timeout_ms")
+	maxTimeout := fs.Duration("max-timeout", def.MaxTimeout, "larger timeout_ms values are refused")
+	grace := fs.Duration("grace", def.KillGracePeriod, "time between SIGTERM and SIGKILL when stopping an execution")
+	retention := fs.Duration("retention", def.ExecutionRetention, "finished executions are forgotten after this long")
+	maxInMemory := fs.Int("max-in-memory", def.MaxInMemoryExecutions, "finished executions kept in memory at most")
+	streamOutput := fs.Bool("output-events", def.StreamOutput, "send a stdout/stderr event per output line")
+	maxLine := fs.Int("max-line", 1<<20, "longest input line in bytes; longer ones are discarded with line_too_long")
+	fs.Usage = func() {
+		fmt.Fprintln(errOut, bridgeUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return execengine.Config{}, bridgeOptions{}, 0
+		}
+		return execengine.Config{}, bridgeOptions{}, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(errOut, "execengine bridge: unexpected argument %q: requests come on stdin\n", fs.Arg(0))
+		return execengine.Config{}, bridgeOptions{}, 2
+	}
+	if *maxLine <= 0 {
+		fmt.Fprintf(errOut, "execengine bridge: --max-line must be positive, got %d\n", *maxLine)
+		return execengine.Config{}, bridgeOptions{}, 2
+	}
+	cfg := def
+	cfg.MaxConcurrentExecutions = *concurrency
+	cfg.MaxQueuedExecutions = *queue
+	cfg.MaxOutputSizeBytes = *maxOutput
+	cfg.LogDir = *logDir
+	cfg.DefaultTimeout = *defTimeout
+	cfg.MaxTimeout = *maxTimeout
+	cfg.KillGracePeriod = *grace
+	cfg.ExecutionRetention = *retention
+	cfg.MaxInMemoryExecutions = *maxInMemory
+	cfg.StreamOutput = *streamOutput
+	cfg.OversizedOutputStrategy = execengine.OversizedOutputStrategy(*strategy)
+	for _, s := range []execengine.OversizedOutputStrategy{execengine.TruncateWithWarning, execengine.FailExecution, execengine.StreamToFile} {
+		if strings.EqualFold(*strategy, string(s)) {
+			cfg.OversizedOutputStrategy = s
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(errOut, "execengine bridge:", err)
+		return execengine.Config{}, bridgeOptions{}, 2
+	}
+	return cfg, bridgeOptions{maxLine: *maxLine}, -1
+}
+
+// runBridge serves the JSON-lines protocol on in and out until in ends or
+// ctx is cancelled, and returns the exit code: 0 after EOF once every
+// execution has finished, 130 after ctx was cancelled (every execution is
+// cancelled first), 1 when out broke or in failed, 2 for bad flags. Logs go to errOut.
+//
+// The goroutine reading in ends at EOF. When ctx is cancelled first,
+// runBridge closes in if it is an io.Closer and waits for that goroutine;
+// otherwise it returns without waiting, and the goroutine ends when a read
+// from in returns (the process is about to exit anyway).
+func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
+	cfg, opts, code := parseBridgeFlags(args, errOut)
+	if code >= 0 {
+		return code
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w := &msgWriter{w: out, broken: cancel}
+	cfg.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
+		if ev.Type.IsTerminal() && ev.Result != nil {
+			// One write: nothing comes between the terminal event and the result.
+			w.send(eventMsg{Type: "event", Payload: ev}, resultMsg{Type: "result", Payload: ev.Result})
+			return
+		}
+		w.send(eventMsg{Type: "event", Payload: ev})
+	})
+	cfg.Logger = slog.New(slog.NewTextHandler(errOut, nil))
+	eng, err := execengine.New(cfg)
+	if err != nil {
+		fmt.Fprintln(errOut, "execengine bridge:", err)
+		return 2
+	}
+	b := &bridge{eng: eng, w: w, maxLine: opts.maxLine}
+
+	lines := make(chan inputLine) // unbuffered: at most one line waits, memory stays bounded
+	quit := make(chan struct{})
+	var readErr error
+	var readers sync.WaitGroup
+	readers.Go(func() { readErr = readLines(in, opts.maxLine, lines, quit) })
+
+	// stopped ends every execution after ctx was cancelled or out broke.
+	stopped := func() int {
+		close(quit)
+		eng.Close()
+		if c, ok := in.(io.Closer); ok {
+			_ = c.Close()
+			readers.Wait()
+		}
+		if errors.Is(context.Cause(ctx), errOutputBroken) {
+			fmt.Fprintln(errOut, "execengine bridge:", w.failure())
+			return 1
+		}
+		return 130
+	}
+	for {
+		select {
+		case l, ok := <-lines:
+			if ok {
+				b.handle(ctx, l)
+				continue
+			}
+			readers.Wait()
+			if err := eng.Shutdown(ctx); err != nil {
+				return stopped()
+			}
+			if readErr != nil {
+				fmt.Fprintln(errOut, "execengine bridge: reading stdin:", readErr)
+				return 1
+			}
+			if err := w.failure(); err != nil {
+				fmt.Fprintln(errOut, "execengine bridge:", err)
+				return 1
+			}
+			return 0
+		case <-ctx.Done():
+			return stopped()
+		}
+	}
+}
+
+var errOutputBroken = errors.New("writing stdout failed")
+
+// msgWriter writes whole messages, one line each, with one Write under a
+// mutex, so lines from concurrent executions never interleave.
+type msgWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	err    error
+	broken context.CancelCauseFunc
+}
+
+func marshalLine(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(errorMsg{Type: "error", Code: codeInternal, Error: "encoding a message: " + err.Error()})
+	}
+	return append(b, '\n')
+}
+
+// send writes the messages together. It marshals them outside the lock,
+// so executions encode in parallel.
+func (w *msgWriter) send(msgs ...any) {
+	var b []byte
+	for _, v := range msgs {
+		b = append(b, marshalLine(v)...)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeLocked(b)
+}
+
+// sendWith calls f and writes its message under the lock: no other message
+// can come between f's effect and its reply (an accepted before the
+// execution's first event).
+func (w *msgWriter) sendWith(f func() any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeLocked(marshalLine(f()))
+}
+
+func (w *msgWriter) writeLocked(b []byte) {
+	if w.err != nil {
+		return
+	}
+	if _, err := w.w.Write(b); err != nil {
+		w.err = fmt.Errorf("%w: %v", errOutputBroken, err)
+		w.broken(errOutputBroken)
+	}
+}
+
+func (w *msgWriter) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Outgoing messages.
+type (
+	acceptedMsg struct {
+		Type string    `json:"type"`
+		ID   uuid.UUID `json:"id"`
+		Line int64     `json:"line"`
+	}
+	eventMsg struct {
+		Type    string           `json:"type"`
+		Payload execengine.Event `json:"payload"`
+	}
+	resultMsg struct {
+		Type    string             `json:"type"`
+		Payload *execengine.Result `json:"payload"`
+	}
+	errorMsg struct {
+		Type  string     `json:"type"`
+		ID    *uuid.UUID `json:"id"`
+		Line  int64      `json:"line"`
+		Code  string     `json:"code"`
+		Error string     `json:"error"`
+	}
+	statusMsg struct {
+		Type   string            `json:"type"`
+		ID     uuid.UUID         `json:"id"`
+		Line   int64             `json:"line"`
+		Status execengine.Status `json:"status"`
+	}
+	listMsg struct {
+		Type       string               `json:"type"`
+		Line       int64                `json:"line"`
+		Executions []execengine.Summary `json:"executions"`
+	}
+)
+
+// inputLine is one line of stdin, without its line ending.
+type inputLine struct {
+	n       int64 // 1-based line number
+	data    []byte
+	size    int64 // bytes in the line, '\n' excluded
+	tooLong bool  // data was discarded
+}
+
+// readLines sends each line of r to lines and closes lines at EOF. A line
+// longer than maxLine is read to its end but not kept.
+func readLines(r io.Reader, maxLine int, lines chan<- inputLine, quit <-chan struct{}) error {
+	defer close(lines)
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := int64(1); ; n++ {
+		l, err := readCapped(br, maxLine)
+		if err == nil || l.size > 0 {
+			l.n = n
+			select {
+			case lines <- l:
+			case <-quit:
+				return nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func readCapped(br *bufio.Reader, maxLine int) (inputLine, error) {
+	var l inputLine
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == nil {
+			chunk = chunk[:len(chunk)-1] // the '\n' is not part of the line
+		}
+		l.size += int64(len(chunk))
+		if l.size > int64(maxLine) {
+			l.tooLong, l.data = true, nil
+		} else {
+			l.data = append(l.data, chunk...)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			l.data = bytes.TrimSuffix(l.data, []byte("\r"))
+			return l, err
+		}
+	}
+}
+
+// bridge answers the messages of one input stream.
+type bridge struct {
+	eng     *execengine.Engine
+	w       *msgWriter
+	maxLine int
+}
+
+// fail replies with an error message.
+func (b *bridge) fail(l inputLine, id *uuid.UUID, code, format string, args ...any) {
+	b.w.send(errorMsg{Type: "error", ID: id, Line: l.n, Code: code, Error: fmt.Sprintf(format, args...)})
+}
+
+// handle answers one input line with exactly one message (blank lines excepted).
+func (b *bridge) handle(ctx context.Context, l inputLine) {
+	if l.tooLong {
+		b.fail(l, nil, codeLineTooLong, "line %d is %d bytes, over the %d-byte limit (--max-line); it was discarded",
+			l.n, l.size, b.maxLine)
+		return
+	}
+	data := bytes.TrimSpace(l.data)
+	if len(data) == 0 {
+		return
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		if !json.Valid(data) {
+			b.fail(l, nil, codeInvalidJSON, "line %d is not valid JSON: %v", l.n, err)
+		} else {
+			b.fail(l, nil, codeInvalidJSON, "line %d is not a JSON object: got %s", l.n, abbreviate(data))
+		}
+		return
+	}
+	id := optionalID(fields["id"])
+	typ, ok := fields["type"]
+	if !ok || isNull(typ) {
+		if _, ok := fields["command"]; !ok {
+			b.fail(l, id, codeMissingField, `message has neither "type" nor "command": an execution request needs "command"`)
+			return
+		}
+		b.execute(ctx, l, data)
+		return
+	}
+	var t string
+	if err := json.Unmarshal(typ, &t); err != nil {
+		b.fail(l, id, codeInvalidField, `"type" must be a string, got %s`, abbreviate(typ))
+		return
+	}
+	switch t {
+	case "execute":
+		req, ok := fields["request"]
+		if !ok || isNull(req) {
+			b.fail(l, id, codeMissingField, `"execute" message has no "request"`)
+			return
+		}
+		b.execute(ctx, l, req)
+	case "cancel", "status":
+		raw, ok := fields["id"]
+		if !ok || isNull(raw) {
+			b.fail(l, nil, codeMissingField, `%q message has no "id"`, t)
+			return
+		}
+		if id == nil {
+			b.fail(l, nil, codeInvalidField, `"id" must be a UUID string, got %s`, abbreviate(raw))
+			return
+		}
+		if t == "cancel" {
+			b.cancel(l, *id)
+		} else {
+			b.status(l, *id)
+		}
+	case "list":
+		b.w.send(listMsg{Type: "list", Line: l.n, Executions: b.eng.List()})
+	default:
+		b.fail(l, id, codeUnknownType, `unknown message type %q: want "cancel", "status", "list" or "execute" (or no "type" for a request)`,
+			abbreviate([]byte(t)))
+	}
+}
+
+func (b *bridge) execute(ctx context.Context, l inputLine, data []byte) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		b.fail(l, nil, codeInvalidField, `"request" must be a JSON object, got %s`, abbreviate(data))
+		return
+	}
+	id := optionalID(fields["id"])
+	if raw, ok := fields["id"]; ok && !isNull(raw) && id == nil {
+		b.fail(l, nil, codeInvalidField, `request "id" must be a UUID string, got %s`, abbreviate(raw))
+		return
+	}
+	cmd, ok := fields["command"]
+	if !ok || isNull(cmd) {
+		b.fail(l, id, codeMissingField, `request has no "command"`)
+		return
+	}
+	var tag map[string]json.RawMessage
+	if err := json.Unmarshal(cmd, &tag); err != nil || tag == nil {
+		b.fail(l, id, codeInvalidField, `"command" must be an object such as {"type":"shell","command":"echo hi"}, got %s`, abbreviate(cmd))
+		return
+	}
+	if t, ok := tag["type"]; !ok || isNull(t) {
+		b.fail(l, id, codeMissingField, `"command" has no "type" (one of shell, exec, script, aws_cli)`)
+		return
+	}
+	var req execengine.Request
+	if err := json.Unmarshal(data, &req); err != nil {
+		b.fail(l, id, codeInvalidRequest, "invalid request: %v", err)
+		return
+	}
+	// Execute and its reply happen under the output lock, so the accepted
+	// message comes before any event of the execution.
+	b.w.sendWith(func() any {
+		got, err := b.eng.Execute(ctx, req)
+		if err != nil {
+			return errorMsg{Type: "error", ID: id, Line: l.n, Code: engineCode(err), Error: err.Error()}
+		}
+		return acceptedMsg{Type: "accepted", ID: got, Line: l.n}
+	})
+}
+
+// cancel acknowledges before it cancels: cancelling a queued execution
+// delivers its result at once, and the ack must not come after it.
+func (b *bridge) cancel(l inputLine, id uuid.UUID) {
+	st, err := b.eng.Status(id)
+	if err != nil {
+		b.fail(l, &id, engineCode(err), "cancel: %v", err)
+		return
+	}
+	b.w.send(statusMsg{Type: "cancel_requested", ID: id, Line: l.n, Status: st})
+	_ = b.eng.Cancel(id) // ErrNotFound now means it ended and was removed: nothing to cancel
+}
+
+func (b *bridge) status(l inputLine, id uuid.UUID) {
+	st, err := b.eng.Status(id)
+	if err != nil {
+		b.fail(l, &id, engineCode(err), "status: %v", err)
+		return
+	}
+	b.w.send(statusMsg{Type: "status", ID: id, Line: l.n, Status: st})
+}
+
+// engineCode maps an engine error to an error code.
+func engineCode(err error) string {
+	switch {
+	case errors.Is(err, execengine.ErrConcurrencyLimitReached):
+		return codeConcurrencyLimit
+	case errors.Is(err, execengine.ErrDuplicateID):
+		return codeDuplicateID
+	case errors.Is(err, execengine.ErrTimeoutTooLarge):
+		return codeTimeoutTooLarge
+	case errors.Is(err, execengine.ErrInvalidRequest):
+		return codeInvalidRequest
+	case errors.Is(err, execengine.ErrNotFound):
+		return codeNotFound
+	case errors.Is(err, execengine.ErrClosed), errors.Is(err, context.Canceled):
+		return codeClosed
+	}
+	return codeInternal
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// optionalID returns the UUID in raw, or nil when raw is absent or not one.
+func optionalID(raw json.RawMessage) *uuid.UUID {
+	var s string
+	if raw == nil || json.Unmarshal(raw, &s) != nil {
+		return nil
+	}
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return nil
+	}
+	return &id
+}
+
+// abbreviate quotes at most 100 bytes of a value for an error message.
+func abbreviate(b []byte) string {
+	const n = 100
+	if len(b) <= n {
+		return string(b)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", b[:n], len(b))
+}
