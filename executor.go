@@ -62,20 +62,16 @@ func newExecution(e *Engine, id uuid.UUID, p *plan) *execution {
 }
 
 // requestStop asks the execution to stop; only the first reason counts.
-func (x *execution) requestStop(why stopReason, stream EventType) {
+// It reports whether this reason was the first.
+func (x *execution) requestStop(why stopReason, stream EventType) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.stop == stopNone {
 		x.stop, x.stopStream = why, stream
 		close(x.stopCh)
+		return true
 	}
-}
-
-// stopping reports whether stream broke the output limit under FailExecution.
-func (x *execution) stopping(stream EventType) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.stop == stopOutputLimit && x.stopStream == stream
+	return false
 }
 
 // sendLocked delivers ev to the handler; x.evMu is held.
