@@ -316,7 +316,7 @@ func (x *execution) snapshot() Result {
 		r.Duration = time.Since(x.startedAt)
 	}
 	if s := x.streams; s[0] != nil {
-		r.Stdout, r.Stderr = string(s[0].kept), string(s[1].kept)
+		r.Stdout, r.Stderr = s[0].contents(), s[1].contents()
 		r.StdoutFile, r.StderrFile = s[0].filePath, s[1].filePath
 		r.Truncated = s[0].over || s[1].over
 	}
