@@ -74,8 +74,10 @@ func (x *execution) requestStop(why stopReason, stream EventType) bool {
 	return false
 }
 
-// sendLocked delivers ev to the handler; x.evMu is held.
-func (x *execution) sendLocked(ev Event) {
+// sendLocked delivers ev to the handler; x.evMu is held. It takes a
+// pointer so a stream can reuse one Event for all its lines: the handler
+// gets its own copy.
+func (x *execution) sendLocked(ev *Event) {
 	x.seq++
 	ev.Seq = x.seq
 	ev.ExecutionID = x.id
@@ -88,7 +90,7 @@ func (x *execution) sendLocked(ev Event) {
 				"event_type", ev.Type, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	x.e.cfg.EventHandler.HandleEvent(ev)
+	x.e.cfg.EventHandler.HandleEvent(*ev)
 }
 
 func (x *execution) send(ev Event) {
@@ -97,7 +99,7 @@ func (x *execution) send(ev Event) {
 	}
 	x.evMu.Lock()
 	defer x.evMu.Unlock()
-	x.sendLocked(ev)
+	x.sendLocked(&ev)
 }
 
 // run takes the execution from pending to its final result.
