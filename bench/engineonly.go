@@ -84,6 +84,7 @@ type cleanupResult struct {
 	Took      time.Duration
 	StatusMax time.Duration // the slowest Status call made while Cleanup ran
 	StatusP99 time.Duration
+	IdleMax   time.Duration // the slowest Status call in the 100 ms before, Cleanup not running
 	Probes    int
 }
 
@@ -119,6 +120,7 @@ func cleanupPass(n int) (cleanupResult, error) {
 
 	stop := make(chan struct{})
 	var lat []time.Duration
+	var idleMax time.Duration
 	var wg sync.WaitGroup
 	started := make(chan struct{})
 	wg.Go(func() {
@@ -138,12 +140,18 @@ func cleanupPass(n int) (cleanupResult, error) {
 		}
 	})
 	<-started
+	time.Sleep(100 * time.Millisecond) // the probe alone: the machine's own stalls
+	idle := len(lat)
 	t0 := time.Now()
 	removed := e.Cleanup()
 	took := time.Since(t0)
 	close(stop)
 	wg.Wait()
-	r := cleanupResult{Retained: n, Removed: removed, Took: took, Probes: len(lat)}
+	if idle > 0 {
+		idleMax = slices.Max(lat[:idle])
+		lat = lat[idle:]
+	}
+	r := cleanupResult{Retained: n, Removed: removed, Took: took, Probes: len(lat), IdleMax: idleMax}
 	if len(lat) > 0 {
 		r.StatusMax = slices.Max(lat)
 		r.StatusP99 = percentile(lat, 99)
