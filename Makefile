@@ -18,3 +18,10 @@ staticcheck:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The comparison with raw os/exec and go-cmd (its own module in bench/, so
+# go-cmd never becomes a dependency of the library). Prints the table and
+# the ratios; e.g. make bench BENCHFLAGS="-quick" or
+# BENCHFLAGS="-json ../bench/results.json -chart ../bench/concurrency.png".
+bench:
+	cd bench && $(GO) run . $(BENCHFLAGS)

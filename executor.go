@@ -62,24 +62,22 @@ func newExecution(e *Engine, id uuid.UUID, p *plan) *execution {
 }
 
 // requestStop asks the execution to stop; only the first reason counts.
-func (x *execution) requestStop(why stopReason, stream EventType) {
+// It reports whether this reason was the first.
+func (x *execution) requestStop(why stopReason, stream EventType) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.stop == stopNone {
 		x.stop, x.stopStream = why, stream
 		close(x.stopCh)
+		return true
 	}
+	return false
 }
 
-// stopping reports whether stream broke the output limit under FailExecution.
-func (x *execution) stopping(stream EventType) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.stop == stopOutputLimit && x.stopStream == stream
-}
-
-// sendLocked delivers ev to the handler; x.evMu is held.
-func (x *execution) sendLocked(ev Event) {
+// sendLocked delivers ev to the handler; x.evMu is held. It takes a
+// pointer so a stream can reuse one Event for all its lines: the handler
+// gets its own copy.
+func (x *execution) sendLocked(ev *Event) {
 	x.seq++
 	ev.Seq = x.seq
 	ev.ExecutionID = x.id
@@ -92,7 +90,7 @@ func (x *execution) sendLocked(ev Event) {
 				"event_type", ev.Type, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	x.e.cfg.EventHandler.HandleEvent(ev)
+	x.e.cfg.EventHandler.HandleEvent(*ev)
 }
 
 func (x *execution) send(ev Event) {
@@ -101,7 +99,7 @@ func (x *execution) send(ev Event) {
 	}
 	x.evMu.Lock()
 	defer x.evMu.Unlock()
-	x.sendLocked(ev)
+	x.sendLocked(&ev)
 }
 
 // run takes the execution from pending to its final result.
@@ -323,7 +321,7 @@ func (x *execution) snapshot() Result {
 		r.Duration = time.Since(x.startedAt)
 	}
 	if s := x.streams; s[0] != nil {
-		r.Stdout, r.Stderr = string(s[0].kept), string(s[1].kept)
+		r.Stdout, r.Stderr = s[0].contents(), s[1].contents()
 		r.StdoutFile, r.StderrFile = s[0].filePath, s[1].filePath
 		r.Truncated = s[0].over || s[1].over
 	}

@@ -9,14 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 )
 
 const (
-	readBufSize   = 64 << 10 // one pipe's worth; also the byte size of a stored batch
+	blockSize     = 64 << 10 // one pipe's worth: the unit of reading and of stored output
 	batchLines    = 100      // lines per stored batch
 	maxLineLen    = 1 << 20  // longer lines are delivered in pieces of this size
 	maxFinalDrain = 1 << 20  // bytes read without waiting once the drain deadline passed
@@ -37,59 +37,90 @@ type stream struct {
 	events bool       // deliver line events
 	log    *outputLog // nil: no log file
 
-	partial []byte // the current line so far; reader goroutine only
-	err     error  // a write error of the spill file; reader goroutine only
+	partial []byte    // the current line so far; reader goroutine only
+	err     error     // a write error of the spill file; reader goroutine only
+	readAt  time.Time // when the chunk being split was read; stamps its events
+	// tripped: this stream broke the limit under FailExecution and stopped
+	// the execution; no more lines are shown. Reader goroutine only, so
+	// checking it per chunk takes no lock.
+	tripped bool
+	ev      Event // reused for every line event: building a fresh one cost ~20 ns a line
+
+	// The pipe is read straight into pooled blocks; the kept output is the
+	// chunks pointing into them, so bytes within the limit are copied once,
+	// into the final Result string. Reader goroutine only:
+	buf     *[blockSize]byte   // the block being read into
+	n, done int                // bytes read into buf; of those, already stored
+	bufKept bool               // buf holds kept bytes: it is the last of blocks
+	blocks  []*[blockSize]byte // blocks holding kept bytes, for blockPool once drained
 
 	// Guarded by x.mu: the stored state.
-	kept     []byte
+	chunks   [][]byte // kept bytes, in order, within the limit
+	keptLen  int64
+	warn     string // the truncation warning that follows the kept bytes
+	final    string // the whole kept output once drained; chunks is then nil
 	over     bool
 	filePath string
 
 	file *os.File // StreamToFile spill; reader goroutine only
 }
 
+// blockPool recycles read blocks between executions: a spawn-heavy load
+// does not allocate (and zero) 2 × 64 KiB per command, and a large
+// capture reads into memory that is already mapped.
+var blockPool = sync.Pool{New: func() any { return new([blockSize]byte) }}
+
 func (s *stream) name() string { return string(s.kind) }
 
 // drain reads r to its end. Output is stored in batches, so the
 // execution's lock is taken once per batch, not per line: a batch ends at
-// batchLines lines, readBufSize bytes, or when the pipe has nothing more
-// to give for now.
+// batchLines lines, a full block, or when the pipe has nothing more to
+// give for now.
 func (s *stream) drain(r *os.File) {
-	buf := make([]byte, readBufSize)
-	n, lines := 0, 0
+	s.buf = blockPool.Get().(*[blockSize]byte)
+	lines, deadline, late := 0, false, 0
 	for {
-		m, err := r.Read(buf[n:])
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Someone outside the process group holds the pipe: take what
-			// is already there, then stop.
-			for total := 0; total < maxFinalDrain; total += m {
-				if n == len(buf) {
-					s.store(buf[:n])
-					n, lines = 0, 0
-				}
-				m, err = readNow(r, buf[n:])
-				if m == 0 || err != nil {
-					break
-				}
-				lines += s.split(buf[n : n+m])
-				n += m
+		if s.n == blockSize {
+			s.nextBlock()
+		}
+		var m int
+		var err error
+		if !deadline {
+			m, err = r.Read(s.buf[s.n:])
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// Someone outside the process group holds the pipe: take
+				// what is already there, then stop.
+				deadline = true
+				continue
 			}
-			break
+		} else {
+			if late >= maxFinalDrain {
+				break
+			}
+			m, err = readNow(r, s.buf[s.n:])
+			late += m
+			if m == 0 {
+				break // end of file, or nothing more is there
+			}
 		}
 		if m > 0 {
-			short := m < len(buf)-n // the pipe is empty for now: store, so Snapshot is current
-			lines += s.split(buf[n : n+m])
-			n += m
-			if short || n == len(buf) || lines >= batchLines {
-				s.store(buf[:n])
-				n, lines = 0, 0
+			short := s.n+m < blockSize && !deadline // the pipe is empty for now: store, so Snapshot is current
+			lines += s.split(s.buf[s.n : s.n+m])
+			s.n += m
+			if short || s.n == blockSize || lines >= batchLines {
+				s.flush()
+				lines = 0
 			}
 		}
 		if err != nil {
 			break
 		}
 	}
-	s.store(buf[:n])
+	s.flush()
+	if !s.bufKept {
+		blockPool.Put(s.buf)
+	}
+	s.buf = nil
 	if len(s.partial) > 0 {
 		s.lockSinks()
 		s.emit(s.partial)
@@ -103,12 +134,29 @@ func (s *stream) drain(r *os.File) {
 	}
 }
 
+// flush stores what was read since the last batch.
+func (s *stream) flush() {
+	if s.n > s.done {
+		s.store(s.buf[s.done:s.n])
+		s.done = s.n
+	}
+}
+
+// nextBlock makes room to read after a full block: a fresh block if the
+// full one holds kept bytes, else the same one again.
+func (s *stream) nextBlock() {
+	if s.bufKept {
+		s.buf, s.bufKept = blockPool.Get().(*[blockSize]byte), false
+	}
+	s.n, s.done = 0, 0
+}
+
 // split delivers the complete lines in chunk and keeps the rest for later.
 func (s *stream) split(chunk []byte) (lines int) {
 	if !s.events && s.log == nil {
 		return 0
 	}
-	if s.x.stopping(s.kind) {
+	if s.tripped {
 		return 0 // FailExecution tripped on this stream: nothing more is shown
 	}
 	s.lockSinks()
@@ -177,20 +225,25 @@ func (s *stream) emitPiece(line []byte) int {
 func (s *stream) deliver(line []byte) {
 	text := string(line)
 	if s.events {
-		s.x.sendLocked(Event{Type: s.kind, Line: text})
+		s.ev.Type, s.ev.Line, s.ev.Timestamp = s.kind, text, s.readAt
+		s.x.sendLocked(&s.ev)
 	}
 	if s.log != nil {
 		s.log.writeLocked(s.kind, text)
 	}
 }
 
+// lockSinks takes the sinks' locks for one chunk and reads the clock once:
+// every line of a chunk arrived at the same read, and time.Now per line
+// cost about a third of the line path.
 func (s *stream) lockSinks() {
+	s.readAt = time.Now()
 	if s.events {
 		s.x.evMu.Lock()
 	}
 	if s.log != nil {
 		s.log.mu.Lock()
-		s.log.now = time.Now()
+		s.log.now = s.readAt
 	}
 }
 
@@ -203,40 +256,40 @@ func (s *stream) unlockSinks() {
 	}
 }
 
-// store appends a batch to the stored output and applies the limit.
+// store appends a batch to the stored output and applies the limit. b
+// lies in s.buf, right after the bytes of the previous batch.
 func (s *stream) store(b []byte) {
 	if len(b) == 0 {
 		return
 	}
 	x := s.x
 	x.mu.Lock()
-	if !s.over && int64(len(s.kept))+int64(len(b)) <= s.limit {
-		s.kept = grow(s.kept, len(b), s.limit)
-		s.kept = append(s.kept, b...)
+	if !s.over && s.keptLen+int64(len(b)) <= s.limit {
+		s.keep(b)
 		x.mu.Unlock()
 		return
 	}
 	first := !s.over
 	if first {
-		room := s.limit - int64(len(s.kept))
-		s.kept = append(grow(s.kept, int(room), s.limit), b[:room]...)
+		room := s.limit - s.keptLen
+		s.keep(b[:room])
 		b = b[room:]
 		s.over = true
 	}
 	strategy := x.e.cfg.OversizedOutputStrategy
-	var head []byte
+	var head [][]byte
 	switch {
 	case first && strategy == TruncateWithWarning:
-		s.kept = append(s.kept, s.warning()...)
+		s.warn = s.warning()
 	case first && strategy == StreamToFile:
-		head = s.kept // never changes again: safe to read unlocked
+		head = s.chunks // never changes again: safe to read unlocked
 	}
 	x.mu.Unlock()
 
 	switch strategy {
 	case FailExecution:
 		if first {
-			x.requestStop(stopOutputLimit, s.kind)
+			s.tripped = x.requestStop(stopOutputLimit, s.kind)
 		}
 	case StreamToFile:
 		if first {
@@ -246,27 +299,33 @@ func (s *stream) store(b []byte) {
 	}
 }
 
-// grow makes room for n more bytes without ever reserving past the limit.
-func grow(b []byte, n int, limit int64) []byte {
-	if cap(b)-len(b) >= n {
-		return b
+// keep adds b, which lies in s.buf, to the kept chunks; x.mu is held.
+func (s *stream) keep(b []byte) {
+	if len(b) == 0 {
+		return
 	}
-	c := max(2*cap(b), len(b)+n, 512)
-	c = int(min(int64(c), limit+256)) // room for the warning line
-	nb := make([]byte, len(b), max(c, len(b)+n))
-	copy(nb, b)
-	return nb
+	s.keptLen += int64(len(b))
+	if s.bufKept {
+		last := &s.chunks[len(s.chunks)-1]
+		*last = (*last)[:len(*last)+len(b)] // b follows it in the same block
+		return
+	}
+	s.chunks = append(s.chunks, b)
+	s.blocks = append(s.blocks, s.buf)
+	s.bufKept = true
 }
 
 func (s *stream) warning() string {
 	w := "[OUTPUT TRUNCATED: " + s.name() + " exceeded the limit of " + strconv.FormatInt(s.limit, 10) + " bytes]\n"
-	if len(s.kept) > 0 && s.kept[len(s.kept)-1] != '\n' {
-		w = "\n" + w
+	if n := len(s.chunks); n > 0 {
+		if last := s.chunks[n-1]; last[len(last)-1] != '\n' {
+			w = "\n" + w
+		}
 	}
 	return w
 }
 
-func (s *stream) openSpill(head []byte) {
+func (s *stream) openSpill(head [][]byte) {
 	dir := s.x.e.cfg.LogDir
 	if dir == "" {
 		dir = os.TempDir()
@@ -280,7 +339,9 @@ func (s *stream) openSpill(head []byte) {
 	s.x.mu.Lock()
 	s.filePath = f.Name()
 	s.x.mu.Unlock()
-	s.spill(head)
+	for _, b := range head {
+		s.spill(b)
+	}
 }
 
 func (s *stream) spill(b []byte) {
@@ -292,13 +353,34 @@ func (s *stream) spill(b []byte) {
 	}
 }
 
-// output returns the kept bytes as a string without copying them: the
-// caller must not let the stream append again.
-func (s *stream) output() string {
-	if len(s.kept) == 0 {
-		return ""
+// contents returns the kept output, with the warning if any, as one
+// string: the one copy of the kept bytes; x.mu is held.
+func (s *stream) contents() string {
+	if s.chunks == nil {
+		return s.final + s.warn
 	}
-	return unsafe.String(&s.kept[0], len(s.kept))
+	var b strings.Builder
+	b.Grow(int(s.keptLen) + len(s.warn))
+	for _, c := range s.chunks {
+		b.Write(c)
+	}
+	b.WriteString(s.warn)
+	return b.String()
+}
+
+// output makes the final kept output, returns it and gives the blocks back
+// to the pool. Call it once the stream is drained; x.mu is held.
+func (s *stream) output() string {
+	if s.chunks != nil {
+		s.final = s.contents()
+		s.warn = ""
+		s.chunks = nil
+		for _, b := range s.blocks {
+			blockPool.Put(b)
+		}
+		s.blocks = nil
+	}
+	return s.final
 }
 
 // outputLog writes the lines of both streams to the execution's log files.

@@ -1,0 +1,12 @@
+module github.com/escher-dbai/execengine/bench
+
+go 1.25.14
+
+require (
+	github.com/escher-dbai/execengine v0.0.0
+	github.com/go-cmd/cmd v1.4.4
+	github.com/google/uuid v1.6.0
+	golang.org/x/image v0.30.0
+)
+
+replace github.com/escher-dbai/execengine => ../

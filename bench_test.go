@@ -1,0 +1,131 @@
+package execengine_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/escher-dbai/execengine"
+)
+
+// The benchmarks measure the engine alone; bench/ compares it with raw
+// os/exec and go-cmd in one run. Timing targets live there, never in tests.
+
+func benchEngine(b *testing.B, mutate func(*execengine.Config)) *execengine.Engine {
+	b.Helper()
+	cfg := execengine.DefaultConfig()
+	cfg.EnableAutoCleanup = false
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	e, err := execengine.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func runWait(b *testing.B, e *execengine.Engine, req execengine.Request) execengine.Result {
+	b.Helper()
+	ctx := context.Background()
+	id, err := e.Execute(ctx, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := e.Wait(ctx, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Remove(id); err != nil {
+		b.Fatal(err)
+	}
+	return res
+}
+
+// BenchmarkExecuteWaitTrue is one spawn+wait of /bin/true with its output
+// captured: the engine's fixed cost per command on top of the process.
+func BenchmarkExecuteWaitTrue(b *testing.B) {
+	e := benchEngine(b, nil)
+	req := execengine.Request{Command: execengine.Exec{Program: "/bin/true"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := runWait(b, e, req); !res.Success {
+			b.Fatalf("/bin/true: %s", res.Error)
+		}
+	}
+}
+
+// BenchmarkLineStreaming streams 100,000 lines of 100 bytes (cat of a file)
+// to a counting handler; the per-op allocations include the one string per
+// line that the Event carries.
+func BenchmarkLineStreaming(b *testing.B) {
+	const lines = 100_000
+	path := filepath.Join(b.TempDir(), "lines.txt")
+	line := bytes.Repeat([]byte("x"), 99)
+	var buf bytes.Buffer
+	for range lines {
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var count int
+	e := benchEngine(b, func(c *execengine.Config) {
+		c.StreamOutput = true
+		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
+			if ev.Type == execengine.EventStdout {
+				count++
+			}
+		})
+	})
+	req := execengine.Request{Command: execengine.Exec{Program: "cat", Args: []string{path}}}
+	b.ReportAllocs()
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		count = 0
+		if res := runWait(b, e, req); !res.Success || count != lines {
+			b.Fatalf("cat: %d of %d lines, %s", count, lines, res.Error)
+		}
+	}
+	b.ReportMetric(float64(lines*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkLargeCapture captures 64 MiB without newlines, StreamOutput off.
+func BenchmarkLargeCapture(b *testing.B) {
+	const size = 64 << 20
+	e := benchEngine(b, func(c *execengine.Config) { c.MaxOutputSizeBytes = size })
+	req := execengine.Request{Command: execengine.Exec{Program: "head", Args: []string{"-c", strconv.Itoa(size), "/dev/zero"}}}
+	b.ReportAllocs()
+	b.SetBytes(size)
+	for b.Loop() {
+		if res := runWait(b, e, req); !res.Success || len(res.Stdout) != size {
+			b.Fatalf("head: %d of %d bytes, %s", len(res.Stdout), size, res.Error)
+		}
+	}
+}
+
+// BenchmarkExecuteLatency times Execute alone, with a slot free: the
+// process is waited for with the timer stopped.
+func BenchmarkExecuteLatency(b *testing.B) {
+	e := benchEngine(b, nil)
+	ctx := context.Background()
+	req := execengine.Request{Command: execengine.Exec{Program: "/bin/true"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		id, err := e.Execute(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := e.Wait(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		e.Remove(id)
+		b.StartTimer()
+	}
+}
