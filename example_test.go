@@ -144,8 +144,9 @@ func ExampleConfig_queue() {
 
 	var ids []string
 	for i := range 4 {
+		// The first step holds the only slot while the others are submitted.
 		id, err := engine.Execute(ctx, execengine.Request{
-			Command: execengine.Exec{Program: "echo", Args: []string{fmt.Sprint("step ", i)}},
+			Command: execengine.Shell{Command: fmt.Sprintf("sleep %d; echo step %d", max(1-i, 0), i)},
 		})
 		if errors.Is(err, execengine.ErrConcurrencyLimitReached) {
 			fmt.Println("refused:", i)
