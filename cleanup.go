@@ -44,11 +44,10 @@ func (e *Engine) Cleanup() int {
 					break
 				}
 				expired := !x.result.CompletedAt.After(cutoff)
-				if !expired && len(e.execs) <= e.cfg.MaxInMemoryExecutions {
+				if !expired && e.count <= e.cfg.MaxInMemoryExecutions {
 					break
 				}
-				delete(e.execs, x.id)
-				x.removed = true
+				e.delete(x)
 				n++
 				removed++
 			}
@@ -65,10 +64,10 @@ func (e *Engine) Cleanup() int {
 // when they make up most of it, so it never outgrows the executions in
 // memory by much; e.mu is held.
 func (e *Engine) compactFinished() {
-	if len(e.finished) < 64 || len(e.finished) < 2*len(e.execs) {
+	if len(e.finished) < 64 || len(e.finished) < 2*e.count {
 		return
 	}
-	kept := make([]*execution, 0, len(e.execs))
+	kept := make([]*execution, 0, e.count)
 	for _, x := range e.finished {
 		if !x.removed {
 			kept = append(kept, x)

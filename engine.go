@@ -48,8 +48,14 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
+	// execs maps uuid.UUID to *execution. It is read without mu, so that
+	// Status, Wait and Result never wait for Execute or a cleanup pass;
+	// it is written only with mu held, which keeps count and the duplicate
+	// check exact.
+	execs sync.Map
+
 	mu       sync.RWMutex
-	execs    map[uuid.UUID]*execution
+	count    int          // entries in execs
 	queue    []*execution // FIFO of pending executions waiting for a slot
 	running  int          // slots in use
 	finished []*execution // terminal executions in completion order, for cleanup
@@ -74,7 +80,6 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		execs:    make(map[uuid.UUID]*execution),
 		stopTick: make(chan struct{}),
 	}
 	if e.log == nil {
@@ -113,17 +118,17 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	case e.closed:
 		e.mu.Unlock()
 		return uuid.Nil, ErrClosed
-	case e.execs[req.ID] != nil:
+	case e.has(req.ID):
 		e.mu.Unlock()
 		return uuid.Nil, fmt.Errorf("%w: %s is still in memory", ErrDuplicateID, req.ID)
 	case e.running < e.cfg.MaxConcurrentExecutions:
 		e.running++
-		e.execs[req.ID] = x
+		e.store(x)
 		e.start(x)
 	case len(e.queue) < e.cfg.MaxQueuedExecutions:
 		x.queued = true
 		e.queue = append(e.queue, x)
-		e.execs[req.ID] = x
+		e.store(x)
 	default:
 		e.mu.Unlock()
 		if e.cfg.MaxQueuedExecutions > 0 {
@@ -251,7 +256,7 @@ func (e *Engine) Snapshot(id uuid.UUID) (Result, error) {
 // nil. It returns [ErrNotFound] for an unknown id.
 func (e *Engine) Cancel(id uuid.UUID) error {
 	e.mu.Lock()
-	x := e.execs[id]
+	x := e.get(id)
 	if x == nil {
 		e.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -274,12 +279,11 @@ func (e *Engine) Cancel(id uuid.UUID) error {
 
 // List returns a summary of every execution in memory, oldest first.
 func (e *Engine) List() []Summary {
-	e.mu.RLock()
-	xs := make([]*execution, 0, len(e.execs))
-	for _, x := range e.execs {
-		xs = append(xs, x)
-	}
-	e.mu.RUnlock()
+	var xs []*execution
+	e.execs.Range(func(_, v any) bool {
+		xs = append(xs, v.(*execution))
+		return true
+	})
 	slices.SortFunc(xs, func(a, b *execution) int { return a.submittedAt.Compare(b.submittedAt) })
 	out := make([]Summary, len(xs))
 	for i, x := range xs {
@@ -318,9 +322,8 @@ func (e *Engine) Remove(id uuid.UUID) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.execs[id] == x {
-		delete(e.execs, id)
-		x.removed = true
+	if e.get(id) == x {
+		e.delete(x)
 		e.compactFinished()
 	}
 	return nil
@@ -354,13 +357,14 @@ func (e *Engine) Close() error {
 	e.queue = nil
 	e.wg.Add(len(queued))
 	var running []*execution
-	for _, x := range e.execs {
-		if x.queued {
+	e.execs.Range(func(_, v any) bool {
+		if x := v.(*execution); x.queued {
 			x.queued = false
 		} else {
 			running = append(running, x)
 		}
-	}
+		return true
+	})
 	e.mu.Unlock()
 	for _, x := range running {
 		x.requestStop(stopClosed, "")
@@ -384,13 +388,35 @@ func (e *Engine) stopAccepting() {
 }
 
 func (e *Engine) lookup(id uuid.UUID) (*execution, error) {
-	e.mu.RLock()
-	x := e.execs[id]
-	e.mu.RUnlock()
+	x := e.get(id)
 	if x == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return x, nil
+}
+
+func (e *Engine) get(id uuid.UUID) *execution {
+	v, _ := e.execs.Load(id)
+	x, _ := v.(*execution)
+	return x
+}
+
+func (e *Engine) has(id uuid.UUID) bool {
+	_, ok := e.execs.Load(id)
+	return ok
+}
+
+// store adds x; e.mu is held.
+func (e *Engine) store(x *execution) {
+	e.execs.Store(x.id, x)
+	e.count++
+}
+
+// delete forgets x; e.mu is held.
+func (e *Engine) delete(x *execution) {
+	e.execs.Delete(x.id)
+	e.count--
+	x.removed = true
 }
 
 var global struct {

@@ -564,7 +564,7 @@ func TestCleanup(t *testing.T) {
 		for range 3*cleanupBatch + 7 {
 			x := newExecution(e, uuid.New(), &plan{})
 			e.mu.Lock()
-			e.execs[x.id] = x
+			e.store(x)
 			e.mu.Unlock()
 			e.finish(x, &Result{ID: x.id, Status: StatusCompleted, Success: true}, false)
 		}
