@@ -233,6 +233,11 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 		res.ExitCode, res.Signal = exitInfo(cmd.ProcessState)
 	}
 	x.mu.Lock()
+	if why == stopNone && x.stop == stopOutputLimit {
+		// The output that broke the limit was read after the leader had
+		// exited: the execution still fails for it.
+		why = stopOutputLimit
+	}
 	stopStream := x.stopStream
 	res.Stdout, res.Stderr = outs[0].output(), outs[1].output()
 	res.StdoutFile, res.StderrFile = outs[0].filePath, outs[1].filePath
