@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -529,6 +530,30 @@ func TestLongLine(t *testing.T) {
 	checkEvents(t, rec.of(res.ID), res, true)
 }
 
+// Pitfall 28: a long line of multibyte text is cut into pieces of at most
+// 1 MiB on rune boundaries, and the pieces put together give the line.
+func TestLongMultibyteLine(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	e := newEngine(t, func(c *execengine.Config) { c.EventHandler = rec })
+	// 3-byte runes: 1 MiB is not a multiple of 3.
+	const runes = 1200000
+	res := run(t, e, shReq(fmt.Sprintf(`yes '€' | head -n %d | tr -d '\n'; echo; echo after`, runes)))
+	require.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
+	line := strings.Repeat("€", runes)
+	require.True(t, res.Stdout == line+"\nafter\n", "Stdout is not byte-exact")
+	lines := rec.lines(res.ID, execengine.EventStdout)
+	require.GreaterOrEqual(t, len(lines), 4)
+	require.Equal(t, "after", lines[len(lines)-1])
+	pieces := lines[:len(lines)-1]
+	for i, p := range pieces {
+		assert.LessOrEqual(t, len(p), mib, "piece %d", i)
+		assert.True(t, utf8.ValidString(p), "piece %d cut inside a rune", i)
+	}
+	assert.Len(t, pieces, 4, "3.6 MB in pieces of just under 1 MiB")
+	assert.True(t, strings.Join(pieces, "") == line, "pieces do not reassemble the line")
+}
+
 // Pitfalls 26 and 27, 8, 28: CRLF (also split across writes), a final line
 // without newline, invalid UTF-8 and NUL bytes, and runes written one byte
 // at a time. Stdout keeps the raw bytes; events get the lines.
@@ -973,6 +998,30 @@ func TestSlowHandlerDoesNotDelayOthers(t *testing.T) {
 	res := waitFor(t, e, slowID)
 	assert.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
 	assert.Len(t, strings.Fields(res.Stdout), 400, "back-pressure, no loss")
+}
+
+// The drain after the leader exits has a deadline (for grandchildren that
+// escaped the group), but output still in the pipe is never dropped, even
+// when a slow handler makes reading it take longer than that deadline.
+func TestSlowHandlerAfterExitNoLoss(t *testing.T) {
+	t.Parallel()
+	var got atomic.Int32
+	e := newEngine(t, func(c *execengine.Config) {
+		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
+			if ev.Type == execengine.EventStdout || ev.Type == execengine.EventStderr {
+				got.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		})
+	})
+	// About 3 KB per stream, written in pieces: it fits in the pipes, so the
+	// shell exits at once, long before 1200 slow events are delivered.
+	res := run(t, e, shReq("seq 1 600; seq 1 600 >&2"))
+	require.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
+	assert.Len(t, strings.Fields(res.Stdout), 600)
+	assert.Len(t, strings.Fields(res.Stderr), 600)
+	assert.Equal(t, int32(1200), got.Load(), "line events")
+	assert.Greater(t, res.Duration, 250*time.Millisecond, "the handler made reading slower than the drain deadline")
 }
 
 // The event contract over many kinds of ends, and handler calls that never
