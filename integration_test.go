@@ -89,6 +89,25 @@ func run(t *testing.T, e *execengine.Engine, req execengine.Request) execengine.
 	return waitFor(t, e, submit(t, e, req))
 }
 
+// waitSnapshot polls the execution's state until it is still running after
+// at least minRun and cond holds; it fails if the execution ends first.
+// cond is called on every poll.
+func waitSnapshot(t *testing.T, e *execengine.Engine, id uuid.UUID, minRun time.Duration, cond func(execengine.Result) bool) {
+	t.Helper()
+	begin := time.Now()
+	deadline := begin.Add(hangBound)
+	for {
+		r, err := e.Snapshot(id)
+		require.NoError(t, err)
+		require.False(t, r.Status.IsTerminal(), "the execution ended (%s: %s) before the test stopped it", r.Status, r.Error)
+		if cond(r) && time.Since(begin) >= minRun {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "condition not reached in %v", hangBound)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // recorder is an EventHandler that keeps every event per execution and
 // counts overlapping calls for one execution. hook, if set, runs after the
 // event is recorded (it may sleep or panic).
@@ -350,7 +369,7 @@ func TestTermIgnoringTreeKilledAfterGrace(t *testing.T) {
 			if tc.cancel {
 				req.Timeout = time.Hour
 			} else {
-				req.Timeout = 1500 * time.Millisecond
+				req.Timeout = 3 * time.Second // the traps are set long before
 			}
 			id := submit(t, e, req)
 			rec.waitLine(t, id, "ready") // the traps are in place
@@ -422,7 +441,7 @@ func TestStopReasonIsDeterministic(t *testing.T) {
 	t.Run("timeout-then-cancel", func(t *testing.T) {
 		t.Parallel()
 		req := shReq(cmd)
-		req.Timeout = 200 * time.Millisecond
+		req.Timeout = time.Second // the trap is set long before
 		id := submit(t, e, req)
 		rec.waitLine(t, id, "got-term") // the timeout fired; the grace period runs
 		require.NoError(t, e.Cancel(id))
@@ -435,7 +454,7 @@ func TestStopReasonIsDeterministic(t *testing.T) {
 	t.Run("cancel-then-timeout", func(t *testing.T) {
 		t.Parallel()
 		req := shReq(cmd)
-		req.Timeout = 500 * time.Millisecond
+		req.Timeout = time.Second // less than the grace period
 		id := submit(t, e, req)
 		rec.waitLine(t, id, "ready")
 		require.NoError(t, e.Cancel(id))
@@ -654,7 +673,7 @@ func TestOutputLimit(t *testing.T) {
 		t.Parallel()
 		e := engine(t, execengine.TruncateWithWarning)
 		req := shReq(yes)
-		req.Timeout = 2 * time.Second
+		req.Timeout = 3 * time.Second // yes reaches the limit in milliseconds
 		res := run(t, e, req)
 		assert.Equal(t, execengine.StatusTimeout, res.Status, "the command ran on until its timeout: %s", res.Error)
 		assert.True(t, res.Truncated)
@@ -741,10 +760,13 @@ func TestOutputLimit(t *testing.T) {
 	t.Run("file/endless", func(t *testing.T) {
 		t.Parallel()
 		e := engine(t, execengine.StreamToFile)
-		req := shReq(yes)
-		req.Timeout = time.Second
-		res := run(t, e, req)
-		assert.Equal(t, execengine.StatusTimeout, res.Status, res.Error)
+		id := submit(t, e, shReq(yes))
+		// Let it stream into the file for a while, then stop it.
+		waitSnapshot(t, e, id, 300*time.Millisecond, func(r execengine.Result) bool { return r.StdoutFile != "" })
+		require.NoError(t, e.Cancel(id))
+		res := waitFor(t, e, id)
+		assert.Equal(t, execengine.StatusCancelled, res.Status, res.Error)
+		assert.True(t, res.Truncated)
 		assert.True(t, res.Stdout == prefix)
 		require.NotEmpty(t, res.StdoutFile)
 		f, err := os.Open(res.StdoutFile)
@@ -781,7 +803,7 @@ func TestOutputLimitMemoryBounded(t *testing.T) {
 		strategy execengine.OversizedOutputStrategy
 		events   bool
 		cmd      string
-		timeout  time.Duration
+		runFor   time.Duration
 	}{
 		{"truncate/lines", execengine.TruncateWithWarning, true, "yes 'a line of output that is longer than two bytes'", 2 * time.Second},
 		// Without events the child writes as fast as the pipe allows.
@@ -808,29 +830,22 @@ func TestOutputLimitMemoryBounded(t *testing.T) {
 			runtime.ReadMemStats(&ms)
 			base := ms.HeapInuse
 
-			req := shReq(tc.cmd)
-			req.Timeout = tc.timeout // short for StreamToFile: keeps the spill file small
-			id := submit(t, e, req)
-			done, err := e.Done(id)
-			require.NoError(t, err)
+			id := submit(t, e, shReq(tc.cmd))
+			// Sample while the child writes past the limit for a while
+			// (tc.runFor, short for StreamToFile to keep the file small).
 			var peak uint64
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-		sample:
-			for {
-				select {
-				case <-done:
-					break sample
-				case <-tick.C:
-					runtime.ReadMemStats(&ms)
-					peak = max(peak, ms.HeapInuse)
-				}
+			sample := func() {
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
 			}
+			waitSnapshot(t, e, id, tc.runFor, func(r execengine.Result) bool { sample(); return r.Truncated })
+			require.NoError(t, e.Cancel(id))
 			res := waitFor(t, e, id)
+			sample()
 			growth := int64(peak) - int64(base)
 			t.Logf("heap in use: base %d MiB, peak %d MiB", base/mib, peak/mib)
 			assert.Less(t, growth, int64(bound), "heap grew by %d bytes", growth)
-			assert.Equal(t, execengine.StatusTimeout, res.Status, res.Error)
+			assert.Equal(t, execengine.StatusCancelled, res.Status, res.Error)
 			assert.True(t, res.Truncated, "stdout %d bytes, stderr %q", len(res.Stdout), res.Stderr)
 		})
 	}
