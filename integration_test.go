@@ -793,6 +793,28 @@ func TestOutputLimit(t *testing.T) {
 	})
 }
 
+// StreamToFile without a LogDir spills to the OS temp directory. Not
+// parallel: it sets TMPDIR for the whole process.
+func TestStreamToFileTempDir(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	e := newEngine(t, func(c *execengine.Config) {
+		c.MaxOutputSizeBytes = 1000
+		c.OversizedOutputStrategy = execengine.StreamToFile
+	})
+	res := run(t, e, shReq("seq 1 1000 >&2"))
+	require.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
+	assert.Empty(t, res.StdoutFile)
+	require.NotEmpty(t, res.StderrFile)
+	assert.Equal(t, tmp, filepath.Dir(res.StderrFile))
+	b, err := os.ReadFile(res.StderrFile)
+	require.NoError(t, err)
+	out, err := exec.Command("seq", "1", "1000").Output()
+	require.NoError(t, err)
+	assert.Equal(t, string(out), string(b))
+	assert.Equal(t, string(out[:1000]), res.Stderr)
+}
+
 // Pitfall 7: memory stays bounded while an endless writer runs, whatever
 // the strategy. Not parallel: the heap is the whole test binary's.
 func TestOutputLimitMemoryBounded(t *testing.T) {
@@ -1264,18 +1286,28 @@ func TestScript(t *testing.T) {
 		{"relative-to-working-dir", execengine.Request{Command: execengine.Script{Path: "whoami.sh"}, WorkingDir: filepath.Join(td, "sub")}, "comm=bash args=\n"},
 		{"relative-to-working-dir-nested", execengine.Request{Command: execengine.Script{Path: "sub/whoami.sh", Interpreter: "sh"}, WorkingDir: td}, "comm=sh args=\n"},
 	}
-	if _, err := exec.LookPath("python3"); err == nil {
-		cases = append(cases, struct {
-			name   string
-			req    execengine.Request
-			stdout string
-		}{"extension-py", execengine.Request{Command: execengine.Script{Path: filepath.Join(td, "hello.py")}}, "python 3\n"})
+	for _, x := range []struct{ interp, file, stdout string }{
+		{"python3", "hello.py", "python 3\n"},
+		{"perl", "hello.pl", "perl 5"},
+		{"node", "hello.js", "node string\n"},
+	} {
+		if _, err := exec.LookPath(x.interp); err == nil {
+			cases = append(cases, struct {
+				name   string
+				req    execengine.Request
+				stdout string
+			}{"extension-" + filepath.Ext(x.file)[1:], execengine.Request{Command: execengine.Script{Path: filepath.Join(td, x.file)}}, x.stdout})
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			res := run(t, e, tc.req)
 			require.Equal(t, execengine.StatusCompleted, res.Status, "%s; stderr %q", res.Error, res.Stderr)
+			if strings.HasPrefix(tc.name, "extension-pl") {
+				assert.True(t, strings.HasPrefix(res.Stdout, tc.stdout), "stdout %q", res.Stdout)
+				return
+			}
 			assert.Equal(t, tc.stdout, res.Stdout)
 		})
 	}
@@ -1398,6 +1430,69 @@ func TestClose(t *testing.T) {
 	_, err = e.Execute(context.Background(), shReq("true"))
 	assert.ErrorIs(t, err, execengine.ErrClosed)
 	assert.NoError(t, e.Close(), "a second Close is harmless")
+	assert.Equal(t, 0, e.RunningCount())
+}
+
+// Close racing with Cancel and Execute: no panic, no hang, every execution
+// ends exactly once with its own consistent events.
+func TestCloseRacesCancelAndExecute(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	cfg := execengine.DefaultConfig()
+	cfg.KillGracePeriod = 50 * time.Millisecond
+	cfg.Logger = quiet
+	cfg.MaxConcurrentExecutions = 3
+	cfg.MaxQueuedExecutions = 100
+	cfg.EventHandler = rec
+	e, err := execengine.New(cfg)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var ids []uuid.UUID
+	for range 30 {
+		ids = append(ids, submit(t, e, shReq("sleep 100")))
+	}
+	first := slices.Clone(ids)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := len(first) - 1; i >= 0; i -= 2 {
+			assert.NoError(t, e.Cancel(first[i]))
+		}
+	})
+	wg.Go(func() {
+		for {
+			id, err := e.Execute(context.Background(), shReq("sleep 100"))
+			if errors.Is(err, execengine.ErrConcurrencyLimitReached) {
+				time.Sleep(time.Millisecond) // the queue is full: wait for Close
+				continue
+			}
+			if err != nil {
+				assert.ErrorIs(t, err, execengine.ErrClosed)
+				return
+			}
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+		}
+	})
+	wg.Go(func() {
+		time.Sleep(5 * time.Millisecond)
+		assert.NoError(t, e.Close())
+	})
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(hangBound):
+		t.Fatal("Close, Cancel or Execute hung")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		res := waitFor(t, e, id)
+		assert.Equal(t, execengine.StatusCancelled, res.Status, res.Error)
+		assert.ErrorIs(t, res.Err(), context.Canceled)
+		checkEvents(t, rec.of(id), res, res.PID != 0)
+	}
 	assert.Equal(t, 0, e.RunningCount())
 }
 
