@@ -1176,6 +1176,28 @@ func TestEventContract(t *testing.T) {
 	})
 }
 
+// With StreamOutput off the handler gets the lifecycle events only.
+func TestEventsWithoutStreamOutput(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	e := newEngine(t, func(c *execengine.Config) {
+		c.EventHandler = rec
+		c.StreamOutput = false
+	})
+	res := run(t, e, shReq("echo out; echo err >&2"))
+	require.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
+	assert.Equal(t, "out\n", res.Stdout)
+	assert.Equal(t, "err\n", res.Stderr)
+	evs := rec.of(res.ID)
+	checkEvents(t, evs, res, true)
+	var types []execengine.EventType
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+	}
+	assert.Equal(t, []execengine.EventType{execengine.EventStarted, execengine.EventStatusChanged,
+		execengine.EventStatusChanged, execengine.EventCompleted}, types)
+}
+
 // ---------------------------------------------------------------------------
 // Exit codes and signals.
 
@@ -1557,6 +1579,8 @@ func TestNoLeaksAfterTimeoutsAndCancels(t *testing.T) {
 	cfg.MaxQueuedExecutions = 100
 	cfg.EventHandler = rec
 	cfg.LogDir = t.TempDir()
+	cfg.MaxOutputSizeBytes = mib
+	cfg.OversizedOutputStrategy = execengine.FailExecution
 	e, err := execengine.New(cfg)
 	require.NoError(t, err)
 
@@ -1585,6 +1609,16 @@ func TestNoLeaksAfterTimeoutsAndCancels(t *testing.T) {
 		if res.PID != 0 {
 			requireGroupGone(t, res.PID)
 		}
+		checkEvents(t, rec.of(id), res, res.PID != 0)
+	}
+	// Spawn failures and output-limit failures release what they opened too.
+	for _, req := range []execengine.Request{
+		{Command: execengine.Exec{Program: "/nonexistent/program"}, Stdin: "x"},
+		{Command: execengine.Exec{Program: "no-such-program-execengine"}, Stdin: "x"},
+		{Command: sh("cat /dev/zero"), OutputLogPath: filepath.Join(t.TempDir(), "out.log")},
+	} {
+		res := run(t, e, req)
+		assert.Equal(t, execengine.StatusFailed, res.Status, res.Error)
 	}
 	require.NoError(t, e.Close())
 
