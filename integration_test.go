@@ -250,9 +250,12 @@ func requireGroupGone(t *testing.T, pgid int) {
 	t.Helper()
 	require.Positive(t, pgid)
 	var live []string
-	require.Eventually(t, func() bool { live = groupMembers(pgid); return len(live) == 0 },
-		5*time.Second, 10*time.Millisecond, "process group %d still has live members", pgid)
-	_ = live
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if live = groupMembers(pgid); len(live) == 0 {
+			return
+		}
+	}
+	require.Empty(t, live, "process group %d still has live members", pgid)
 }
 
 type procStat struct {
@@ -511,6 +514,18 @@ func TestWaitContext(t *testing.T) {
 	assert.ErrorIs(t, err, execengine.ErrNotFound)
 }
 
+// KillGracePeriod 0: SIGKILL at once.
+func TestZeroGracePeriodKillsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, func(c *execengine.Config) { c.KillGracePeriod = 0 })
+	req := shReq("trap '' TERM; sleep 100")
+	req.Timeout = 200 * time.Millisecond
+	res := run(t, e, req)
+	assert.Equal(t, execengine.StatusTimeout, res.Status, res.Error)
+	assert.Equal(t, "SIGKILL", res.Signal)
+	requireGroupGone(t, res.PID)
+}
+
 // Pitfall 13: the child has no controlling terminal, so opening /dev/tty
 // fails at once instead of stopping the child.
 func TestDevTTYFailsInsteadOfHanging(t *testing.T) {
@@ -551,6 +566,18 @@ func TestLongLine(t *testing.T) {
 	}
 	require.Equal(t, []string{"next1", "next2", "last"}, lines[3:])
 	checkEvents(t, rec.of(res.ID), res, true)
+
+	// A CRLF right after a 1 MiB boundary, and a final line without newline.
+	res = run(t, e, shReq(fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x; printf '\r\n'; head -c %d /dev/zero | tr '\0' z`, 2*mib, mib+10)))
+	require.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
+	require.True(t, res.Stdout == strings.Repeat("x", 2*mib)+"\r\n"+strings.Repeat("z", mib+10), "Stdout is not byte-exact")
+	lines = rec.lines(res.ID, execengine.EventStdout)
+	lens = lens[:0]
+	for _, l := range lines {
+		lens = append(lens, len(l))
+	}
+	require.Equal(t, []int{mib, mib, mib, 10}, lens)
+	assert.NotContains(t, strings.Join(lines, ""), "\r")
 }
 
 // Pitfall 28: a long line of multibyte text is cut into pieces of at most
