@@ -231,6 +231,11 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 		res.ExitCode, res.Signal = exitInfo(cmd.ProcessState)
 	}
 	x.mu.Lock()
+	if why == stopNone && x.stop == stopOutputLimit {
+		// The output that broke the limit was read after the leader had
+		// exited: the execution still fails for it.
+		why = stopOutputLimit
+	}
 	stopStream := x.stopStream
 	if why == stopNone && x.stop == stopOutputLimit {
 		why = stopOutputLimit // the leader exited before the drain tripped the limit

@@ -1,0 +1,2 @@
+# Not executable: the engine picks perl by the .pl extension.
+print "perl $]\n" if $] >= 5;
