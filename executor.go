@@ -237,9 +237,6 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 		why = stopOutputLimit
 	}
 	stopStream := x.stopStream
-	if why == stopNone && x.stop == stopOutputLimit {
-		why = stopOutputLimit // the leader exited before the drain tripped the limit
-	}
 	res.Stdout, res.Stderr = outs[0].output(), outs[1].output()
 	res.StdoutFile, res.StderrFile = outs[0].filePath, outs[1].filePath
 	res.Truncated = outs[0].over || outs[1].over
