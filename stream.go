@@ -223,13 +223,12 @@ func (s *stream) emitPiece(line []byte) int {
 }
 
 func (s *stream) deliver(line []byte) {
-	text := string(line)
 	if s.events {
-		s.ev.Type, s.ev.Line, s.ev.Timestamp = s.kind, text, s.readAt
+		s.ev.Type, s.ev.Line, s.ev.Timestamp = s.kind, string(line), s.readAt
 		s.x.sendLocked(&s.ev)
 	}
 	if s.log != nil {
-		s.log.writeLocked(s.kind, text)
+		s.log.writeLocked(s.kind, line)
 	}
 }
 
@@ -243,7 +242,7 @@ func (s *stream) lockSinks() {
 	}
 	if s.log != nil {
 		s.log.mu.Lock()
-		s.log.now = s.readAt
+		s.log.stamp(s.readAt)
 	}
 }
 
@@ -388,7 +387,7 @@ type outputLog struct {
 	mu    sync.Mutex
 	w     *bufio.Writer
 	files []*os.File
-	now   time.Time // timestamp of the batch being written
+	ts    []byte // the formatted time of the batch being written
 	err   error
 }
 
@@ -412,14 +411,19 @@ func openLog(paths []string) (*outputLog, error) {
 	return l, nil
 }
 
+// stamp formats the time of the batch about to be written, once for all
+// its lines; l.mu is held.
+func (l *outputLog) stamp(t time.Time) {
+	l.ts = t.UTC().AppendFormat(l.ts[:0], time.RFC3339Nano)
+}
+
 // writeLocked writes "<RFC 3339 time> <stream> <line>"; l.mu is held.
-func (l *outputLog) writeLocked(kind EventType, line string) {
-	var ts [40]byte
-	l.w.Write(l.now.UTC().AppendFormat(ts[:0], time.RFC3339Nano))
+func (l *outputLog) writeLocked(kind EventType, line []byte) {
+	l.w.Write(l.ts)
 	l.w.WriteByte(' ')
 	l.w.WriteString(string(kind))
 	l.w.WriteByte(' ')
-	l.w.WriteString(line)
+	l.w.Write(line)
 	if err := l.w.WriteByte('\n'); err != nil && l.err == nil {
 		l.err = err
 	}
