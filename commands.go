@@ -73,6 +73,13 @@ func (e *Engine) prepare(req *Request) (*plan, error) {
 		}
 		keys = append(keys, k)
 	}
+	if path, ok := req.Env["PATH"]; ok && !strings.ContainsRune(argv[0], filepath.Separator) {
+		// exec.Command looks a bare name up in this process's PATH; a PATH
+		// the request sets comes first (a virtualenv, a tools dir).
+		if found, ok := lookPathIn(argv[0], path); ok {
+			p.argv[0] = found
+		}
+	}
 	if len(keys) > 0 || len(extraEnv) > 0 {
 		slices.Sort(keys)
 		p.env = os.Environ()
@@ -177,6 +184,20 @@ func awsArgs(c AWSCLI) []string {
 		argv = append(argv, "--region", c.Region)
 	}
 	return argv
+}
+
+// lookPathIn finds an executable named file in the directories of path.
+func lookPathIn(file, path string) (string, bool) {
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // like exec.LookPath, never the current directory
+		}
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 func statReason(err error) string {

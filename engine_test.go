@@ -254,6 +254,22 @@ func TestEnvAddedToInherited(t *testing.T) {
 	assert.Equal(t, "inherited added /override\n", res.Stdout)
 }
 
+func TestRequestPATHComesFirst(t *testing.T) {
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "execengine-test-tool")
+	require.NoError(t, os.WriteFile(tool, []byte("#!/bin/sh\necho from request PATH\n"), 0o700))
+	e := newTestEngine(t, nil)
+	res := mustRun(t, e, Request{
+		Command: Exec{Program: "execengine-test-tool"},
+		Env:     map[string]string{"PATH": dir + string(os.PathListSeparator) + os.Getenv("PATH")},
+	})
+	assert.Equal(t, "from request PATH\n", res.Stdout)
+
+	// A program only in this process's PATH is still found.
+	res = mustRun(t, e, Request{Command: Exec{Program: "echo", Args: []string{"x"}}, Env: map[string]string{"PATH": dir}})
+	assert.Equal(t, "x\n", res.Stdout)
+}
+
 func TestStatusIsTerminal(t *testing.T) {
 	for s, want := range map[Status]bool{
 		StatusPending: false, StatusRunning: false, StatusCompleted: true,

@@ -90,7 +90,7 @@ func quoteArg(s string) string {
 type Request struct {
 	ID            uuid.UUID         // uuid.Nil: Execute assigns a new one
 	Command       Command           // what to run; required
-	Env           map[string]string // added to the inherited environment
+	Env           map[string]string // added to the inherited environment; a PATH here is searched first for the program
 	WorkingDir    string            // "": the engine process's working directory
 	Timeout       time.Duration     // 0: Config.DefaultTimeout; above Config.MaxTimeout is rejected
 	Stdin         string            // fed to the child's stdin; empty: stdin is /dev/null
