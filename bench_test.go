@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/escher-dbai/execengine"
@@ -55,6 +57,41 @@ func BenchmarkExecuteWaitTrue(b *testing.B) {
 	for b.Loop() {
 		if res := runWait(b, e, req); !res.Success {
 			b.Fatalf("/bin/true: %s", res.Error)
+		}
+	}
+}
+
+// BenchmarkOSExecTrue is BenchmarkExecuteWaitTrue done with os/exec alone,
+// as bench/ does it (own pipes, a goroutine per pipe): the baseline for
+// profiles of the engine's fixed cost (pprof -diff_base).
+func BenchmarkOSExecTrue(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		cmd := exec.Command("/bin/true")
+		or, ow, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		er, ew, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = ow, ew
+		err = cmd.Start()
+		ow.Close()
+		ew.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ob, eb bytes.Buffer
+		var wg sync.WaitGroup
+		wg.Go(func() { ob.ReadFrom(or) })
+		wg.Go(func() { eb.ReadFrom(er) })
+		wg.Wait()
+		or.Close()
+		er.Close()
+		if err := cmd.Wait(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -210,11 +211,26 @@ func statReason(err error) string {
 	return err.Error()
 }
 
-// newCmd builds the exec.Cmd for a plan; the caller sets the pipes.
+// devNull is the stdin of children given none. Left nil, os/exec would
+// open and close /dev/null for every command; one read-only descriptor,
+// kept for the life of the process, serves them all.
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil // os/exec opens its own, and reports the error
+	}
+	return f
+})
+
+// newCmd builds the exec.Cmd for a plan; the caller sets the pipes (and
+// stdin, if the request has one).
 func newCmd(p *plan) *exec.Cmd {
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Env = p.env
 	cmd.Dir = p.dir
 	cmd.SysProcAttr = sysProcAttr()
+	if f := devNull(); f != nil {
+		cmd.Stdin = f
+	}
 	return cmd
 }

@@ -34,17 +34,23 @@ type execution struct {
 	submittedAt time.Time
 	timeout     time.Duration
 	done        chan struct{} // closed after the terminal event
-	stopCh      chan struct{} // closed by requestStop
 
 	mu         sync.Mutex // guards the fields below
 	plan       *plan      // nil once terminal
 	status     Status
 	pid        int
 	startedAt  time.Time
-	stop       stopReason
-	stopStream EventType // the stream that broke the output limit
-	streams    [2]*stream
-	result     *Result // set once terminal
+	stop       stopReason // the first stop request
+	stopStream EventType  // the stream that broke the output limit
+	// why the engine signalled the group (a stop request or the timeout,
+	// whichever came first while the leader ran); stopNone if it did not.
+	why stopReason
+	// exited: the leader is gone, so the group is no longer signalled
+	// from other goroutines (its id could be reused once reaped).
+	exited  bool
+	grace   *time.Timer // SIGKILL after SIGTERM
+	streams [2]*stream
+	result  *Result // set once terminal
 
 	evMu sync.Mutex // serializes handler calls; guards seq
 	seq  uint64
@@ -57,21 +63,48 @@ type execution struct {
 func newExecution(e *Engine, id uuid.UUID, p *plan) *execution {
 	return &execution{
 		e: e, id: id, plan: p, status: StatusPending, submittedAt: time.Now(), timeout: p.timeout,
-		done: make(chan struct{}), stopCh: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 }
 
 // requestStop asks the execution to stop; only the first reason counts.
-// It reports whether this reason was the first.
+// It reports whether this reason was the first. A running process group is
+// signalled at once, from the caller's goroutine.
 func (x *execution) requestStop(why stopReason, stream EventType) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.stop == stopNone {
-		x.stop, x.stopStream = why, stream
-		close(x.stopCh)
-		return true
+	if x.stop != stopNone {
+		return false
 	}
-	return false
+	x.stop, x.stopStream = why, stream
+	x.stopLocked(why)
+	return true
+}
+
+// stopLocked sends SIGTERM to the group, then SIGKILL after the grace
+// period, unless the process has not started, its leader has exited, or
+// the engine already stopped it; x.mu is held. The execution goroutine
+// blocks in waitExited meanwhile, so timeouts and stop requests act here
+// rather than in a select on another goroutine.
+func (x *execution) stopLocked(why stopReason) {
+	if x.pid == 0 || x.exited || x.why != stopNone {
+		return
+	}
+	x.why = why
+	pid := x.pid
+	grace := x.e.cfg.KillGracePeriod
+	if grace <= 0 {
+		killGroup(pid)
+		return
+	}
+	terminateGroup(pid)
+	x.grace = time.AfterFunc(grace, func() {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		if !x.exited {
+			killGroup(pid)
+		}
+	})
 }
 
 // sendLocked delivers ev to the handler; x.evMu is held. It takes a
@@ -185,7 +218,15 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	started := time.Now()
 	x.mu.Lock()
 	x.status, x.pid, x.startedAt, x.streams = StatusRunning, pid, started, outs
+	if x.stop != stopNone {
+		x.stopLocked(x.stop) // requested while the process was being started
+	}
 	x.mu.Unlock()
+	timeout := time.AfterFunc(p.timeout, func() {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		x.stopLocked(stopTimeout)
+	})
 	x.send(Event{Type: EventStarted, Command: p.desc, Timestamp: started})
 	x.send(Event{Type: EventStatusChanged, OldStatus: StatusPending, NewStatus: StatusRunning})
 
@@ -199,17 +240,21 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 			stdinW.Close()
 		})
 	}
+	// This goroutine waits for the leader itself: a separate waiter
+	// goroutine and a select cost a goroutine and a handoff per command.
 	var reaped bool
 	var waitErr error
-	exited := make(chan struct{})
-	wg.Go(func() {
-		if !waitExited(pid) {
-			waitErr, reaped = cmd.Wait(), true
-		}
-		close(exited)
-	})
-
-	why := x.supervise(pid, p.timeout, exited)
+	if !waitExited(pid) {
+		waitErr, reaped = cmd.Wait(), true
+	}
+	timeout.Stop()
+	x.mu.Lock()
+	x.exited = true
+	why := x.why
+	if x.grace != nil {
+		x.grace.Stop()
+	}
+	x.mu.Unlock()
 	killGroup(pid) // whatever the leader left running
 	if !reaped {
 		waitErr = cmd.Wait()
@@ -271,42 +316,6 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 		res.Error = (&ExitError{Code: res.ExitCode, Signal: res.Signal}).Error()
 	}
 	return res
-}
-
-// supervise waits for the leader to exit. On a timeout or a stop request it
-// sends SIGTERM to the group, then SIGKILL after the grace period. It
-// returns why the engine stopped the process, or stopNone.
-func (x *execution) supervise(pid int, timeout time.Duration, exited <-chan struct{}) stopReason {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	timeoutC, stopC := timer.C, x.stopCh
-	var graceC <-chan time.Time
-	why := stopNone
-	for {
-		select {
-		case <-exited:
-			return why
-		case <-graceC:
-			killGroup(pid)
-			graceC = nil
-			continue
-		case <-timeoutC:
-			why = stopTimeout
-		case <-stopC:
-			x.mu.Lock()
-			why = x.stop
-			x.mu.Unlock()
-		}
-		timeoutC, stopC = nil, nil
-		if grace := x.e.cfg.KillGracePeriod; grace > 0 {
-			terminateGroup(pid)
-			t := time.NewTimer(grace)
-			defer t.Stop()
-			graceC = t.C
-		} else {
-			killGroup(pid)
-		}
-	}
 }
 
 // snapshot returns the execution's current state as a Result.
