@@ -1,9 +1,11 @@
 package execengine
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -164,6 +166,8 @@ func failStart(res *Result, code string, err error) *Result {
 	return res
 }
 
+// spawn starts the process and takes it to its end: streams drained,
+// leader reaped, group gone.
 func (x *execution) spawn(p *plan, res *Result) *Result {
 	cfg := &x.e.cfg
 	var log *outputLog
@@ -173,46 +177,27 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 			return failStart(res, CodeIO, err)
 		}
 	}
+	pp, err := openPipes(p.stdin != "")
+	if err != nil {
+		log.close()
+		return failStart(res, CodeSpawnFailed, fmt.Errorf("start %s: %w", p.argv[0], err))
+	}
+	cmd := newCmd(p)
+	cmd.Stdout, cmd.Stderr = pp.child[0], pp.child[1]
+	if pp.stdin != nil {
+		cmd.Stdin = pp.child[2]
+	}
+	err = cmd.Start()
+	closeAll(pp.child) // the child has its copies
+	if err != nil {
+		pp.close()
+		log.close()
+		return failStart(res, CodeSpawnFailed, fmt.Errorf("start: %w", err))
+	}
 	events := cfg.StreamOutput && cfg.EventHandler != nil
 	outs := [2]*stream{
 		{x: x, kind: EventStdout, limit: cfg.MaxOutputSizeBytes, events: events, log: log},
 		{x: x, kind: EventStderr, limit: cfg.MaxOutputSizeBytes, events: events, log: log},
-	}
-	var readEnds, writeEnds []*os.File
-	closeAll := func(fs []*os.File) {
-		for _, f := range fs {
-			f.Close()
-		}
-	}
-	for range 2 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			closeAll(readEnds)
-			closeAll(writeEnds)
-			log.close()
-			return failStart(res, CodeSpawnFailed, fmt.Errorf("start %s: %w", p.argv[0], err))
-		}
-		readEnds, writeEnds = append(readEnds, r), append(writeEnds, w)
-	}
-	cmd := newCmd(p)
-	cmd.Stdout, cmd.Stderr = writeEnds[0], writeEnds[1]
-	var stdinW *os.File
-	if p.stdin != "" {
-		r, w, err := os.Pipe()
-		if err == nil {
-			cmd.Stdin, stdinW = r, w
-			writeEnds = append(writeEnds, r)
-		}
-	}
-	err := cmd.Start()
-	closeAll(writeEnds) // the child has its copies
-	if err != nil {
-		closeAll(readEnds)
-		if stdinW != nil {
-			stdinW.Close()
-		}
-		log.close()
-		return failStart(res, CodeSpawnFailed, fmt.Errorf("start: %w", err))
 	}
 	pid := cmd.Process.Pid
 	started := time.Now()
@@ -232,18 +217,64 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 
 	var wg sync.WaitGroup
 	for i, s := range outs {
-		wg.Go(func() { s.drain(readEnds[i]) })
+		wg.Go(func() { s.drain(pp.read[i]) })
 	}
-	if stdinW != nil {
+	if pp.stdin != nil {
 		wg.Go(func() {
-			io.WriteString(stdinW, p.stdin) // an error means the child stopped reading
-			stdinW.Close()
+			io.WriteString(pp.stdin, p.stdin) // an error means the child stopped reading
+			pp.stdin.Close()
 		})
 	}
-	// This goroutine waits for the leader itself: a separate waiter
-	// goroutine and a select cost a goroutine and a handoff per command.
-	var reaped bool
+	why, waitErr := x.waitLeader(cmd, timeout)
+	if pp.stdin != nil {
+		pp.stdin.Close() // unblocks the writer if a grandchild holds stdin
+	}
+	drainTimer := time.AfterFunc(drainTimeout, func() {
+		for _, r := range pp.read {
+			r.SetReadDeadline(time.Now())
+		}
+	})
+	wg.Wait()
+	drainTimer.Stop()
+	closeAll(pp.read[:])
+
+	res.PID, res.StartedAt = pid, started
+	if cmd.ProcessState != nil {
+		res.ExitCode, res.Signal = exitInfo(cmd.ProcessState)
+	} else if waitErr != nil {
+		waitErr = fmt.Errorf("wait: %w", waitErr)
+	}
+	x.mu.Lock()
+	if why == stopNone && x.stop == stopOutputLimit {
+		// The output that broke the limit was read after the leader had
+		// exited: the execution still fails for it.
+		why = stopOutputLimit
+	}
+	stopStream := x.stopStream
+	res.Stdout, res.Stderr = outs[0].output(), outs[1].output()
+	res.StdoutFile, res.StderrFile = outs[0].filePath, outs[1].filePath
+	res.Truncated = outs[0].over || outs[1].over
+	x.mu.Unlock()
+
+	ioErr := cmp.Or(outs[0].err, outs[1].err)
+	if err := log.close(); err != nil && ioErr == nil {
+		ioErr = fmt.Errorf("write log: %w", err)
+	}
+	if cmd.ProcessState == nil {
+		ioErr = cmp.Or(ioErr, waitErr)
+	}
+	x.conclude(res, why, stopStream, ioErr)
+	return res
+}
+
+// waitLeader waits for the leader to exit, on this goroutine: a separate
+// waiter goroutine and a select cost a goroutine and a handoff per command.
+// Then it kills what the leader left in its group and reaps the leader. It
+// returns why the engine stopped the process, or stopNone.
+func (x *execution) waitLeader(cmd *exec.Cmd, timeout *time.Timer) (stopReason, error) {
+	pid := cmd.Process.Pid
 	var waitErr error
+	reaped := false
 	if !waitExited(pid) {
 		waitErr, reaped = cmd.Wait(), true
 	}
@@ -259,63 +290,76 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
-	if stdinW != nil {
-		stdinW.Close() // unblocks the writer if a grandchild holds stdin
-	}
-	drainTimer := time.AfterFunc(drainTimeout, func() {
-		for _, r := range readEnds {
-			r.SetReadDeadline(time.Now())
-		}
-	})
-	wg.Wait()
-	drainTimer.Stop()
-	closeAll(readEnds)
+	return why, waitErr
+}
 
-	res.PID, res.StartedAt = pid, started
-	if cmd.ProcessState != nil {
-		res.ExitCode, res.Signal = exitInfo(cmd.ProcessState)
-	}
-	x.mu.Lock()
-	if why == stopNone && x.stop == stopOutputLimit {
-		// The output that broke the limit was read after the leader had
-		// exited: the execution still fails for it.
-		why = stopOutputLimit
-	}
-	stopStream := x.stopStream
-	res.Stdout, res.Stderr = outs[0].output(), outs[1].output()
-	res.StdoutFile, res.StderrFile = outs[0].filePath, outs[1].filePath
-	res.Truncated = outs[0].over || outs[1].over
-	x.mu.Unlock()
-
-	ioErr := outs[0].err
-	if ioErr == nil {
-		ioErr = outs[1].err
-	}
-	if err := log.close(); err != nil && ioErr == nil {
-		ioErr = fmt.Errorf("write log: %w", err)
-	}
+// conclude sets the final status of a process that ran.
+func (x *execution) conclude(res *Result, why stopReason, stopStream EventType, ioErr error) {
 	switch {
 	case why == stopTimeout:
 		res.Status, res.ErrorCode = StatusTimeout, CodeTimeout
-		res.Error = fmt.Sprintf("execution timed out after %v", p.timeout)
+		res.Error = fmt.Sprintf("execution timed out after %v", x.timeout)
 	case why == stopCancel:
 		res.Status, res.ErrorCode, res.Error = StatusCancelled, CodeCancelled, "execution cancelled"
 	case why == stopClosed:
 		res.Status, res.ErrorCode, res.Error = StatusCancelled, CodeClosed, "execution cancelled: engine closed"
 	case why == stopOutputLimit:
 		res.Status, res.ErrorCode = StatusFailed, CodeOutputExceeded
-		res.Error = fmt.Sprintf("%s exceeded the output limit of %d bytes", stopStream, cfg.MaxOutputSizeBytes)
+		res.Error = fmt.Sprintf("%s exceeded the output limit of %d bytes", stopStream, x.e.cfg.MaxOutputSizeBytes)
 	case ioErr != nil:
 		res.Status, res.ErrorCode, res.Error = StatusFailed, CodeIO, ioErr.Error()
-	case waitErr != nil && cmd.ProcessState == nil:
-		res.Status, res.ErrorCode, res.Error = StatusFailed, CodeIO, "wait: "+waitErr.Error()
 	case res.ExitCode == 0:
 		res.Status, res.Success = StatusCompleted, true
 	default:
 		res.Status, res.ErrorCode = StatusFailed, CodeExitStatus
 		res.Error = (&ExitError{Code: res.ExitCode, Signal: res.Signal}).Error()
 	}
-	return res
+}
+
+// pipes are an execution's own pipes: with os.File ends, exec.Cmd starts no
+// copying goroutines, so Wait never waits for a grandchild to close them.
+type pipes struct {
+	read  [2]*os.File // stdout, stderr: the engine's ends
+	child []*os.File  // stdout, stderr and stdin if any: the child's ends
+	stdin *os.File    // the engine's end of stdin, or nil
+}
+
+func openPipes(withStdin bool) (*pipes, error) {
+	pp := &pipes{}
+	for i := range 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			pp.close()
+			return nil, err
+		}
+		pp.read[i], pp.child = r, append(pp.child, w)
+	}
+	if withStdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			pp.close()
+			return nil, err
+		}
+		pp.child, pp.stdin = append(pp.child, r), w
+	}
+	return pp, nil
+}
+
+// close closes every end still open after a failed start.
+func (pp *pipes) close() {
+	closeAll(pp.read[:])
+	closeAll(pp.child)
+	if pp.stdin != nil {
+		pp.stdin.Close()
+	}
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // snapshot returns the execution's current state as a Result.
