@@ -118,7 +118,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	case e.closed:
 		e.mu.Unlock()
 		return uuid.Nil, ErrClosed
-	case e.has(req.ID):
+	case e.get(req.ID) != nil:
 		e.mu.Unlock()
 		return uuid.Nil, fmt.Errorf("%w: %s is still in memory", ErrDuplicateID, req.ID)
 	case e.running < e.cfg.MaxConcurrentExecutions:
@@ -399,11 +399,6 @@ func (e *Engine) get(id uuid.UUID) *execution {
 	v, _ := e.execs.Load(id)
 	x, _ := v.(*execution)
 	return x
-}
-
-func (e *Engine) has(id uuid.UUID) bool {
-	_, ok := e.execs.Load(id)
-	return ok
 }
 
 // store adds x; e.mu is held.
