@@ -49,6 +49,8 @@ type ExitError struct {
 	Signal string // e.g. "SIGSEGV"; "" for a normal exit
 }
 
+// Error returns "command failed with exit code N", or "command terminated
+// by signal SIG…" when a signal ended the process.
 func (e *ExitError) Error() string {
 	if e.Signal != "" {
 		return "command terminated by signal " + e.Signal

@@ -55,14 +55,21 @@ func (Exec) command()   {}
 func (Script) command() {}
 func (AWSCLI) command() {}
 
+// String returns the command string as the shell gets it.
 func (c Shell) String() string { return c.Command }
-func (c Exec) String() string  { return joinArgs(append([]string{c.Program}, c.Args...)) }
+
+// String renders the program and its arguments, quoted as a shell would need.
+func (c Exec) String() string { return joinArgs(append([]string{c.Program}, c.Args...)) }
+
+// String renders the interpreter (if set) and the path.
 func (c Script) String() string {
 	if c.Interpreter != "" {
 		return joinArgs([]string{c.Interpreter, c.Path})
 	}
 	return quoteArg(c.Path)
 }
+
+// String renders the aws command line the engine runs.
 func (c AWSCLI) String() string { return joinArgs(awsArgs(c)) }
 
 // joinArgs renders argv the way a POSIX shell would read it back.
