@@ -63,6 +63,8 @@ type Engine struct {
 
 	wg       sync.WaitGroup // execution goroutines and the cleanup ticker
 	stopTick chan struct{}  // closed by Shutdown and Close
+	idle     chan struct{}  // closed once closed and no execution holds or waits for a slot
+	isIdle   bool           // idle is closed; guarded by mu
 }
 
 // New validates cfg and returns an engine. With cfg.EnableAutoCleanup it
@@ -81,6 +83,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		stopTick: make(chan struct{}),
+		idle:     make(chan struct{}),
 	}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -182,6 +185,7 @@ func (e *Engine) finish(x *execution, res *Result, slot bool) {
 			e.running++
 			e.start(next)
 		}
+		e.noteIdleLocked()
 	}
 	e.mu.Unlock()
 	close(x.done)
@@ -265,6 +269,7 @@ func (e *Engine) Cancel(id uuid.UUID) error {
 	if queued {
 		x.queued = false
 		e.queue = slices.DeleteFunc(e.queue, func(q *execution) bool { return q == x })
+		e.noteIdleLocked()
 		// Owned by the engine so Close waits for its events.
 		e.wg.Add(1)
 	}
@@ -334,13 +339,9 @@ func (e *Engine) Remove(id uuid.UUID) error {
 // returns ctx's error and the executions go on: call Close to stop them.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopAccepting()
-	idle := make(chan struct{})
-	go func() {
-		e.wg.Wait()
-		close(idle)
-	}()
 	select {
-	case <-idle:
+	case <-e.idle:
+		e.wg.Wait() // the last executions are returning, the ticker is stopping
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -355,6 +356,7 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	queued := e.queue
 	e.queue = nil
+	e.noteIdleLocked()
 	e.wg.Add(len(queued))
 	var running []*execution
 	e.execs.Range(func(_, v any) bool {
@@ -384,6 +386,16 @@ func (e *Engine) stopAccepting() {
 	if !e.closed {
 		e.closed = true
 		close(e.stopTick)
+		e.noteIdleLocked()
+	}
+}
+
+// noteIdleLocked closes e.idle once the engine is closed and no execution
+// holds a slot or waits for one; e.mu is held.
+func (e *Engine) noteIdleLocked() {
+	if e.closed && !e.isIdle && e.running == 0 && len(e.queue) == 0 {
+		e.isIdle = true
+		close(e.idle)
 	}
 }
 
