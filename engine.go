@@ -54,7 +54,7 @@ type Engine struct {
 	// check exact.
 	execs sync.Map
 
-	mu       sync.RWMutex
+	mu       sync.Mutex
 	count    int          // entries in execs
 	queue    []*execution // FIFO of pending executions waiting for a slot
 	running  int          // slots in use
@@ -307,8 +307,8 @@ func (e *Engine) List() []Summary {
 
 // RunningCount returns how many executions hold a slot (starting or running).
 func (e *Engine) RunningCount() int {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return e.running
 }
 

@@ -190,7 +190,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	err = cmd.Start()
 	closeAll(pp.child) // the child has its copies
 	if err != nil {
-		pp.close()
+		pp.closeOwn()
 		log.close()
 		return failStart(res, CodeSpawnFailed, fmt.Errorf("start: %w", err))
 	}
@@ -329,7 +329,8 @@ func openPipes(withStdin bool) (*pipes, error) {
 	for i := range 2 {
 		r, w, err := os.Pipe()
 		if err != nil {
-			pp.close()
+			closeAll(pp.child)
+			pp.closeOwn()
 			return nil, err
 		}
 		pp.read[i], pp.child = r, append(pp.child, w)
@@ -337,7 +338,8 @@ func openPipes(withStdin bool) (*pipes, error) {
 	if withStdin {
 		r, w, err := os.Pipe()
 		if err != nil {
-			pp.close()
+			closeAll(pp.child)
+			pp.closeOwn()
 			return nil, err
 		}
 		pp.child, pp.stdin = append(pp.child, r), w
@@ -345,10 +347,10 @@ func openPipes(withStdin bool) (*pipes, error) {
 	return pp, nil
 }
 
-// close closes every end still open after a failed start.
-func (pp *pipes) close() {
+// closeOwn closes the engine's ends, after a failed start; the child's
+// ends are closed by then.
+func (pp *pipes) closeOwn() {
 	closeAll(pp.read[:])
-	closeAll(pp.child)
 	if pp.stdin != nil {
 		pp.stdin.Close()
 	}
