@@ -544,4 +544,3 @@ func TestNeverStartedResult(t *testing.T) {
 	require.NoError(t, e.Cancel(first))
 	waitFor(t, e, first)
 }
-

@@ -37,12 +37,12 @@ type stream struct {
 	events bool       // deliver line events
 	log    *outputLog // nil: no log file
 
-	partial []byte    // the current line so far; reader goroutine only
+	partial []byte // the current line so far; reader goroutine only
 	// incomplete: reading stopped at the drain deadline with the pipe
 	// still open. Reader goroutine only until drained.
 	incomplete bool
-	err     error     // a write error of the spill file; reader goroutine only
-	readAt  time.Time // when the chunk being split was read; stamps its events
+	err        error     // a write error of the spill file; reader goroutine only
+	readAt     time.Time // when the chunk being split was read; stamps its events
 	// tripped: this stream broke the limit under FailExecution and stopped
 	// the execution; no more lines are shown. Reader goroutine only, so
 	// checking it per chunk takes no lock.
