@@ -22,10 +22,7 @@ const (
 	maxFinalDrain = 1 << 20  // bytes read without waiting once the drain deadline passed
 )
 
-var (
-	errWouldBlock = errors.New("execengine: read would block")
-	noDeadline    time.Time
-)
+var errWouldBlock = errors.New("execengine: read would block")
 
 // stream reads one pipe of the child. The same code serves stdout and
 // stderr: it keeps the bytes within the limit, applies the oversized-output
