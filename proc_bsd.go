@@ -22,7 +22,7 @@ type kqPoller struct {
 	err     error
 	mu      sync.Mutex
 	waiters map[int]chan bool // by pid, told true on exit; guarded by mu
-	running bool                  // the goroutine runs; guarded by mu
+	running bool              // the goroutine runs; guarded by mu
 }
 
 // waitExited blocks until the process pid has exited, without reaping it.
