@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +58,8 @@ type execution struct {
 	evMu sync.Mutex // serializes handler calls; guards seq
 	seq  uint64
 
+	drainLate atomic.Bool // a stream hit the drain deadline; counted once in Stats
+
 	// Guarded by Engine.mu.
 	queued  bool
 	removed bool
@@ -96,6 +99,7 @@ func (x *execution) stopLocked(why stopReason) {
 	pid := x.pid
 	grace := x.e.cfg.KillGracePeriod
 	if grace <= 0 {
+		x.e.stats.forcedKills.Add(1)
 		killGroup(pid)
 		return
 	}
@@ -104,6 +108,7 @@ func (x *execution) stopLocked(why stopReason) {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		if !x.exited {
+			x.e.stats.forcedKills.Add(1)
 			killGroup(pid)
 		}
 	})
@@ -203,6 +208,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	started := time.Now()
 	x.mu.Lock()
 	x.status, x.pid, x.startedAt, x.streams = StatusRunning, pid, started, outs
+	x.e.stats.started.Add(1)
 	if x.stop != stopNone {
 		x.stopLocked(x.stop) // requested while the process was being started
 	}

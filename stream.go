@@ -85,6 +85,7 @@ func (s *stream) drain(r *os.File) {
 		if !deadline {
 			m, err = r.Read(s.buf[s.n:])
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.x.noteDrainTimeout()
 				// Someone outside the process group holds the pipe: take
 				// what is already there, then stop.
 				deadline = true
