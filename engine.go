@@ -60,6 +60,7 @@ type Engine struct {
 	running  int          // slots in use
 	finished []*execution // terminal executions in completion order, for cleanup
 	closed   bool
+	stats    engineStats // behind Stats; atomics, updated without mu
 
 	spawner  *spawner       // starts processes; stopped once the executions have ended
 	wg       sync.WaitGroup // execution goroutines and the cleanup ticker
@@ -123,20 +124,25 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	switch {
 	case e.closed:
 		e.mu.Unlock()
+		e.stats.rejected.Add(1)
 		return uuid.Nil, ErrClosed
 	case e.get(req.ID) != nil:
 		e.mu.Unlock()
 		return uuid.Nil, fmt.Errorf("%w: %s is still in memory", ErrDuplicateID, req.ID)
 	case e.running < e.cfg.MaxConcurrentExecutions:
+		e.stats.submitted.Add(1)
 		e.running++
 		e.store(x)
 		e.start(x)
 	case len(e.queue) < e.cfg.MaxQueuedExecutions:
+		e.stats.submitted.Add(1)
+		e.stats.queued.Add(1)
 		x.queued = true
 		e.queue = append(e.queue, x)
 		e.store(x)
 	default:
 		e.mu.Unlock()
+		e.stats.rejected.Add(1)
 		if e.cfg.MaxQueuedExecutions > 0 {
 			return uuid.Nil, fmt.Errorf("%w: %d executions running and %d queued", ErrConcurrencyLimitReached,
 				e.cfg.MaxConcurrentExecutions, e.cfg.MaxQueuedExecutions)
@@ -165,6 +171,7 @@ func (e *Engine) finish(x *execution, res *Result, slot bool) {
 	old := x.status
 	x.status, x.result, x.plan, x.streams = res.Status, res, nil, [2]*stream{}
 	x.mu.Unlock()
+	e.stats.finished(res)
 
 	e.mu.Lock()
 	e.finished = append(e.finished, x)
@@ -175,6 +182,7 @@ func (e *Engine) finish(x *execution, res *Result, slot bool) {
 			e.queue[0] = nil
 			e.queue = e.queue[1:]
 			next.queued = false
+			e.stats.dequeued.Add(1)
 			e.running++
 			e.start(next)
 		}
@@ -335,6 +343,7 @@ func (e *Engine) Cancel(id uuid.UUID) error {
 	queued := x.queued
 	if queued {
 		x.queued = false
+		e.stats.dequeued.Add(1)
 		e.queue = slices.DeleteFunc(e.queue, func(q *execution) bool { return q == x })
 		e.noteIdleLocked()
 		// Owned by the engine so Close waits for its events.
@@ -434,6 +443,7 @@ func (e *Engine) Close() error {
 	e.execs.Range(func(_, v any) bool {
 		if x := v.(*execution); x.queued {
 			x.queued = false
+			e.stats.dequeued.Add(1)
 		} else {
 			running = append(running, x)
 		}
@@ -494,6 +504,7 @@ func (e *Engine) get(id uuid.UUID) *execution {
 func (e *Engine) store(x *execution) {
 	e.execs.Store(x.id, x)
 	e.count++
+	e.stats.stored.Add(1)
 }
 
 // delete forgets x; e.mu is held.
@@ -501,6 +512,7 @@ func (e *Engine) delete(x *execution) {
 	e.execs.Delete(x.id)
 	e.count--
 	x.removed = true
+	e.stats.forgotten(x)
 }
 
 var global struct {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +69,8 @@ type execution struct {
 	evMu sync.Mutex // serializes handler calls; guards seq
 	seq  uint64
 
+	drainLate atomic.Bool // a stream hit the drain deadline; counted once in Stats
+
 	// Guarded by Engine.mu.
 	queued  bool
 	removed bool
@@ -110,6 +113,7 @@ func (x *execution) stopLocked(why stopReason) {
 	pid := x.pid
 	grace := x.e.cfg.KillGracePeriod
 	if grace <= 0 {
+		x.e.stats.forcedKills.Add(1)
 		killSession(pid)
 		return
 	}
@@ -118,6 +122,7 @@ func (x *execution) stopLocked(why stopReason) {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		if !x.exited {
+			x.e.stats.forcedKills.Add(1)
 			killSession(pid)
 		}
 	})
@@ -236,6 +241,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	started := time.Now()
 	if why == stopNone && err == nil {
 		x.status, x.pid, x.startedAt, x.streams = StatusRunning, cmd.Process.Pid, started, outs
+		x.e.stats.started.Add(1)
 	}
 	x.mu.Unlock()
 	closeAll(pp.child) // the child has its copies

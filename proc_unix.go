@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // sysProcAttr starts every child as the leader of a new session, hence of
@@ -75,7 +76,7 @@ func signalName(s syscall.Signal) string {
 // readNow reads what is already in the pipe without waiting: n == 0 with a
 // nil error means end of file, errWouldBlock means nothing is there yet.
 func readNow(f *os.File, p []byte) (int, error) {
-	if err := f.SetReadDeadline(noDeadline); err != nil {
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
 		return 0, err
 	}
 	rc, err := f.SyscallConn()

@@ -22,10 +22,7 @@ const (
 	settleTimeout = 100 * time.Millisecond
 )
 
-var (
-	errWouldBlock = errors.New("execengine: read would block")
-	noDeadline    time.Time
-)
+var errWouldBlock = errors.New("execengine: read would block")
 
 // stream reads one pipe of the child. The same code serves stdout and
 // stderr: it keeps the bytes within the limit, applies the oversized-output
@@ -102,6 +99,7 @@ func (s *stream) drain(r *os.File) {
 				}
 				// Held by a process outside the session: take what is
 				// already there, then stop.
+				s.x.noteDrainTimeout()
 				deadline = true
 				continue
 			}
