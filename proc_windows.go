@@ -35,3 +35,7 @@ const openNoFollow = 0
 // groupOrOtherWritable: access is an ACL matter on Windows, which the
 // mode bits do not show; directories are used as they are (see the README).
 func groupOrOtherWritable(os.FileInfo) bool { return false }
+
+// leaderExited: the leader is stopped through its handle here, which
+// cannot reach a reused pid.
+func leaderExited(int) bool { return false }
