@@ -166,3 +166,41 @@ func BenchmarkExecuteLatency(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// A UI polling a running execution that kept 10 MiB: Snapshot copies all of
+// it each time, Output copies only what came since the last poll.
+func BenchmarkPollRunning(b *testing.B) {
+	e := benchEngine(b, func(c *execengine.Config) { c.StreamOutput = false })
+	const kept = 10 << 20
+	id, err := e.Execute(context.Background(), execengine.Request{
+		Command: execengine.Shell{Command: "head -c " + strconv.Itoa(kept) + " /dev/zero; exec sleep 600", Shell: "sh"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		out, err := e.Output(id, execengine.EventStdout, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(out) == kept {
+			break
+		}
+	}
+	b.Run("Snapshot", func(b *testing.B) {
+		b.SetBytes(kept)
+		for b.Loop() {
+			if r, _ := e.Snapshot(id); len(r.Stdout) != kept {
+				b.Fatal("short snapshot")
+			}
+		}
+	})
+	b.Run("Output", func(b *testing.B) {
+		for b.Loop() {
+			if out, _ := e.Output(id, execengine.EventStdout, kept); len(out) != 0 {
+				b.Fatal("unexpected output")
+			}
+		}
+	})
+	_ = e.Cancel(id)
+}
