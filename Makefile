@@ -2,9 +2,9 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 GO ?= go
 
-.PHONY: test fmt-check vet staticcheck unit bench
+.PHONY: test fmt-check vet staticcheck unit bench natsexec
 
-test: fmt-check vet staticcheck unit
+test: fmt-check vet staticcheck unit natsexec
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -25,3 +25,8 @@ unit:
 # BENCHFLAGS="-json ../bench/results.json -chart ../bench/concurrency.png".
 bench:
 	cd bench && $(GO) run . $(BENCHFLAGS)
+
+# natsexec is its own module (NATS stays out of the library's go.mod): its
+# tests start an embedded nats-server with JetStream in a temp dir.
+natsexec:
+	cd natsexec && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
