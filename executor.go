@@ -281,7 +281,7 @@ func (x *execution) waitLeader(cmd *exec.Cmd, timeout *time.Timer) (stopReason, 
 	pid := cmd.Process.Pid
 	var waitErr error
 	reaped := false
-	if !waitExited(pid) {
+	if !waitExited(cmd.Process) {
 		waitErr, reaped = cmd.Wait(), true
 	}
 	timeout.Stop()
