@@ -59,7 +59,7 @@ func TestStats(t *testing.T) {
 	r = keep(run(t, e, shReq(`setsid sleep 30 & p=$!
 while [ "$(cut -d' ' -f6 /proc/$p/stat)" != "$p" ]; do sleep 0.01; done
 echo $p`)))
-	assert.Equal(t, execengine.StatusCompleted, r.Status, r.Error)
+	assert.Equal(t, execengine.CodeOutputIncomplete, r.ErrorCode, r.Error)
 	if pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout)); assert.NoError(t, err) {
 		_ = syscall.Kill(pid, syscall.SIGKILL) // it escaped the engine: clean up
 	}
@@ -86,7 +86,7 @@ echo $p`)))
 	}
 	want := execengine.Stats{
 		Running: 2, Queued: 2, Retained: 11, RetainedOutputBytes: bytes(),
-		Submitted: 11, Rejected: 1, Started: 8, Completed: 3, Failed: 2, TimedOut: 1, Cancelled: 1,
+		Submitted: 11, Rejected: 1, Started: 8, Completed: 2, Failed: 3, TimedOut: 1, Cancelled: 1,
 		SpawnFailures: 1, ForcedKills: 1, OutputTruncated: 1, DrainTimeouts: 1,
 	}
 	assert.Equal(t, want, e.Stats(), "two running, two queued")
