@@ -62,7 +62,9 @@ type stream struct {
 	over     bool
 	filePath string
 
-	file *os.File // StreamToFile spill; reader goroutine only
+	file *os.File        // StreamToFile spill; reader goroutine only
+	red  *streamRedactor // masks secrets before anything else sees the bytes; nil: none yet
+
 }
 
 // blockPool recycles read blocks between executions: a spawn-heavy load
@@ -86,7 +88,7 @@ func (s *stream) drain(r *os.File) {
 		var m int
 		var err error
 		if !deadline {
-			m, err = r.Read(s.buf[s.n:])
+			m, err = s.read(r, s.buf[s.n:])
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if !settling {
 					// The group is gone and the pipe is still held: a
@@ -108,7 +110,7 @@ func (s *stream) drain(r *os.File) {
 				s.incomplete = true
 				break
 			}
-			m, err = readNow(r, s.buf[s.n:])
+			m, err = s.readNow(r, s.buf[s.n:])
 			late += m
 			if m == 0 {
 				s.incomplete = err != nil // nil: end of file
