@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,7 +173,13 @@ type matcher struct {
 	edges     []edge
 	maxLen    int
 	needles   []string
+	// The prefilter: a bitset of hashed 4-byte grams of the needles, and
+	// the sampling step (0: no prefilter).
+	grams      []uint64
+	sampleStep int
 }
+
+const gramBits = 20 // 128 KiB of bitset: few false hits
 
 type edge struct {
 	b  byte
@@ -216,6 +223,20 @@ func newMatcher(secrets []string) *matcher {
 		return nil
 	}
 	m := &matcher{needles: all}
+	minLen := len(all[0])
+	for _, n := range all {
+		minLen = min(minLen, len(n))
+	}
+	if minLen >= 6 {
+		m.sampleStep = minLen - 3
+		m.grams = make([]uint64, 1<<gramBits/64)
+		for _, n := range all {
+			for i := 0; i+4 <= len(n); i++ {
+				h := (binary.LittleEndian.Uint32([]byte(n[i:])) * 0x9E3779B1) >> (32 - gramBits)
+				m.grams[h>>6] |= 1 << (h & 63)
+			}
+		}
+	}
 	// Byte classes: each byte used by a needle has its own, the rest share 0.
 	ncls := 1
 	for _, n := range all {
@@ -461,23 +482,63 @@ func (r *redactor) refresh() {
 }
 
 // scan runs p through the automaton, recording matches; r.pos is the
-// position of p[0].
+// position of p[0]. In a long piece only the parts near a sampled 4-byte
+// gram that occurs in some needle are run: every needle is at least
+// m.minLen long, so an occurrence inside p holds one of the grams sampled
+// every minLen-3 bytes. The first and last maxLen bytes are always run, so
+// a match across the piece's start is found and the state at its end is
+// exact.
 func (r *redactor) scan(p []byte) {
 	m := r.m
 	if m == nil {
 		return
 	}
+	ml := m.maxLen
+	if m.sampleStep == 0 || len(p) < 4*ml+256 {
+		r.run(p, 0)
+		return
+	}
+	r.run(p[:ml], 0)
+	next := ml // p[:next] is done
+	grams := m.grams
+	for i := 0; i+4 <= len(p); i += m.sampleStep {
+		h := (binary.LittleEndian.Uint32(p[i:]) * 0x9E3779B1) >> (32 - gramBits)
+		if grams[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		a, b := max(i+4-ml, next), min(i+ml, len(p))
+		if a >= b {
+			continue
+		}
+		if a > next {
+			r.st = 0 // nothing that ends after a started before it
+		}
+		r.run(p[a:b], a)
+		next = b
+	}
+	if a := max(len(p)-ml, next); a < len(p) {
+		if a > next {
+			r.st = 0
+		}
+		r.run(p[a:], a)
+	}
+}
+
+// run runs q, at offset off of the piece, through the automaton.
+func (r *redactor) run(q []byte, off int) {
+	m := r.m
 	tab, cls, hot, dense := m.tab, &m.cls, m.hot, m.denseEnd
 	st := r.st
-	for i := 0; i < len(p); i++ {
+	at := r.pos + int64(off)
+	for i := 0; i < len(q); i++ {
 		if st < dense {
-			st = tab[st+uint32(cls[p[i]])]
+			st = tab[st+uint32(cls[q[i]])]
 		} else {
-			st = m.step(st, p[i])
+			st = m.step(st, q[i])
 		}
 		if st >= hot {
 			if l := m.match[m.node(st)]; l > 0 {
-				end := r.pos + int64(i) + 1
+				end := at + int64(i) + 1
 				r.addSpan(end-int64(l), end)
 			}
 		}
