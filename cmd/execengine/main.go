@@ -10,7 +10,8 @@
 // 130 when cancelled (Ctrl-C), 127 when the command could not start.
 //
 // bridge serves a JSON-lines protocol on stdin/stdout for programs in other
-// languages; see runBridge and README.md.
+// languages; see "execengine bridge -h" and the README's "JSON-lines bridge
+// protocol" section.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,9 +38,7 @@ func main() {
 const usage = `usage:
   execengine run [flags] -- <program> [args...]
   execengine run [flags] --shell '<command string>'
-  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)
-
-run flags:`
+  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -83,7 +83,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "working directory")
 	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, usage+"\n\nrun flags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -128,7 +128,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	})
 	engine, err := execengine.New(cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "execengine:", err)
+		printErr(stderr, "execengine", err)
 		return 2
 	}
 	defer engine.Close()
@@ -137,7 +137,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	id, err := engine.Execute(ctx, execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir})
 	if err != nil {
-		fmt.Fprintln(stderr, "execengine:", err)
+		printErr(stderr, "execengine", err)
 		return 2
 	}
 	go func() {
@@ -146,14 +146,14 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}()
 	res, err := engine.Wait(context.Background(), id)
 	if err != nil {
-		fmt.Fprintln(stderr, "execengine:", err)
+		printErr(stderr, "execengine", err)
 		return 1
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			fmt.Fprintln(stderr, "execengine:", err)
+			printErr(stderr, "execengine", err)
 			return 1
 		}
 	} else {
@@ -186,7 +186,7 @@ func exitCode(r execengine.Result) int {
 	case r.ErrorCode == execengine.CodeSpawnFailed:
 		return 127
 	case r.Signal != "":
-		if n, ok := signalNumbers[r.Signal]; ok {
+		if n, ok := signalNumber(r.Signal); ok {
 			return 128 + n
 		}
 		return 1
@@ -198,8 +198,8 @@ func exitCode(r execengine.Result) int {
 	return 0
 }
 
-var signalNumbers = map[string]int{
-	"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6, "SIGBUS": 7,
-	"SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13,
-	"SIGALRM": 14, "SIGTERM": 15,
+// printErr prints err after prefix once: the library's errors already
+// start with "execengine: ".
+func printErr(w io.Writer, prefix string, err error) {
+	fmt.Fprintf(w, "%s: %s\n", prefix, strings.TrimPrefix(err.Error(), "execengine: "))
 }
