@@ -31,6 +31,9 @@ import (
 	"github.com/escher-dbai/execengine"
 )
 
+// stdinSource is what --stdin reads.
+var stdinSource io.Reader = os.Stdin
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -82,6 +85,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	grace := fs.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL when stopping the command")
 	dir := fs.String("dir", "", "working directory")
 	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
+	withStdin := fs.Bool("stdin", false, "read all of this program's stdin (to EOF) before starting, and feed it to the command")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage+"\n\nrun flags:")
 		fs.PrintDefaults()
@@ -135,7 +139,17 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	id, err := engine.Execute(ctx, execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir})
+	req := execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir}
+	if *withStdin {
+		// Request.Stdin is a string: the whole input is read first, unbounded.
+		in, err := io.ReadAll(stdinSource)
+		if err != nil {
+			printErr(stderr, "execengine: reading stdin", err)
+			return 2
+		}
+		req.Stdin = string(in)
+	}
+	id, err := engine.Execute(ctx, req)
 	if err != nil {
 		printErr(stderr, "execengine", err)
 		return 2

@@ -167,3 +167,16 @@ func TestRunMessages(t *testing.T) {
 	assert.Equal(t, 2, runBridge(context.Background(), []string{"--concurrency", "0"}, strings.NewReader(""), io.Discard, &stderr))
 	assert.Equal(t, "execengine bridge: invalid config: MaxConcurrentExecutions must be positive, got 0\n", stderr.String())
 }
+
+// --stdin feeds this program's stdin to the command.
+func TestRunStdin(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--stdin", "--", "cat")
+	cmd.Stdin = strings.NewReader("x\ny\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	assert.Equal(t, "x\ny\n", stdout.String())
+}
