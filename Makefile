@@ -2,9 +2,9 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 GO ?= go
 
-.PHONY: test fmt-check vet staticcheck unit bench test-cross
+.PHONY: test fmt-check vet staticcheck unit bench test-cross natsexec
 
-test: fmt-check vet staticcheck unit test-cross
+test: fmt-check vet staticcheck unit test-cross natsexec
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -12,6 +12,7 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
@@ -29,3 +30,8 @@ test-cross:
 # BENCHFLAGS="-json ../bench/results.json -chart ../bench/concurrency.png".
 bench:
 	cd bench && $(GO) run . $(BENCHFLAGS)
+
+# natsexec is its own module (NATS stays out of the library's go.mod): its
+# tests start an embedded nats-server with JetStream in a temp dir.
+natsexec:
+	cd natsexec && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...

@@ -20,7 +20,7 @@ func killGroup(pid int) {
 	}
 }
 
-func waitExited(int) bool { return false }
+func waitExited(*os.Process) bool { return false }
 
 func exitInfo(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
 
