@@ -254,6 +254,10 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 		}
 		return failStart(res, CodeSpawnFailed, fmt.Errorf("start: %w", err))
 	}
+	// The process gets its whole timeout from its start (the start path
+	// was bounded by the same timer); if it already fired, the process is
+	// being stopped and firing again does nothing.
+	x.timer.Reset(p.timeout)
 	pid := cmd.Process.Pid
 	x.send(Event{Type: EventStarted, Command: p.desc, Timestamp: started})
 	x.send(Event{Type: EventStatusChanged, OldStatus: StatusPending, NewStatus: StatusRunning})

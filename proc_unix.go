@@ -23,22 +23,24 @@ func sysProcAttr() *syscall.SysProcAttr {
 // SIGTERM, then SIGCONT so that a stopped process gets to handle it (as
 // systemd and runc do).
 func terminateGroup(pid int) {
-	signalSession(pid, syscall.SIGTERM)
-	signalSession(pid, syscall.SIGCONT)
+	groups := append([]int{pid}, sessionGroups(pid, true)...)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGCONT} {
+		for _, g := range groups {
+			_ = syscall.Kill(-g, sig)
+		}
+	}
 }
 
 // killGroup kills every process left in the leader's process group.
 func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
 
-// killSession kills every process left in the execution's session.
-func killSession(pid int) { signalSession(pid, syscall.SIGKILL) }
-
-// signalSession signals the leader's group and every other group of its
-// session. Groups cannot span sessions, so no other process is reached.
-func signalSession(pid int, sig syscall.Signal) {
-	_ = syscall.Kill(-pid, sig)
-	for _, g := range sessionGroups(pid) {
-		_ = syscall.Kill(-g, sig)
+// killSession kills every process left in the execution's session: the
+// leader's group and every other group of its session. Groups cannot span
+// sessions, so no other process is reached.
+func killSession(pid int) {
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	for _, g := range sessionGroups(pid, false) {
+		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
 }
 

@@ -20,10 +20,20 @@ import (
 // and concurrent stops share one scan.
 
 // sessionGroups returns the process groups of session sid other than sid
-// itself, from a scan of /proc that started after the call.
-func sessionGroups(sid int) []int {
-	return procScans.groups(time.Now(), sid)
+// itself, from a scan of /proc that started after the call, or with
+// recent, from one at most recentScan old: SIGTERM and SIGCONT may miss a
+// group made that moment (the later SIGKILL uses a fresh scan), so that
+// Close stopping thousands of executions one after another costs a scan
+// per recentScan rather than one per execution.
+func sessionGroups(sid int, recent bool) []int {
+	asked := time.Now()
+	if recent {
+		asked = asked.Add(-recentScan)
+	}
+	return procScans.groups(asked, sid)
 }
+
+const recentScan = 50 * time.Millisecond
 
 var procScans sessionIndex
 

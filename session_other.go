@@ -7,7 +7,7 @@ import "syscall"
 // Elsewhere the engine signals the leader's process group only: a process
 // of the session that moved to a group of its own is not found (see the
 // README's platform notes).
-func sessionGroups(int) []int { return nil }
+func sessionGroups(int, bool) []int { return nil }
 
 // leaderExited is not known without reaping here.
 func leaderExited(int) bool { return false }
