@@ -2,9 +2,9 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 GO ?= go
 
-.PHONY: test fmt-check vet staticcheck unit bench
+.PHONY: test fmt-check vet staticcheck unit bench test-cross
 
-test: fmt-check vet staticcheck unit
+test: fmt-check vet staticcheck unit test-cross
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -12,12 +12,17 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# go build, go vet, staticcheck and go test -c for every platform we ship on.
+test-cross:
+	GO=$(GO) .ci/test-cross
 
 # The comparison with raw os/exec and go-cmd (its own module in bench/, so
 # go-cmd never becomes a dependency of the library). Prints the table and

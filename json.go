@@ -700,6 +700,8 @@ type resultJSON struct {
 	DurationMS  int64        `json:"duration_ms"`
 	Error       *string      `json:"error"`
 	ErrorCode   *string      `json:"error_code"`
+	// OutputIncomplete is written only when true: the crate's shape has no such field.
+	OutputIncomplete bool `json:"output_incomplete,omitempty"`
 }
 
 // MarshalJSON writes the Rust ExecutionResult shape plus this port's
@@ -716,7 +718,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Stdout: r.Stdout, Stderr: r.Stderr, StdoutFile: optString(r.StdoutFile), StderrFile: optString(r.StderrFile),
 		Truncated: r.Truncated, PID: optInt(r.PID), SubmittedAt: optTime(r.SubmittedAt), StartedAt: optTime(r.StartedAt),
 		CompletedAt: optTime(r.CompletedAt), Duration: d, DurationMS: r.Duration.Milliseconds(),
-		Error: optString(r.Error), ErrorCode: optString(r.ErrorCode),
+		Error: optString(r.Error), ErrorCode: optString(r.ErrorCode), OutputIncomplete: r.OutputIncomplete,
 	})
 }
 
@@ -745,6 +747,7 @@ func decodeResult(path string, data []byte) (Result, error) {
 		Truncated: o.boolean("truncated"), PID: int(o.integer("pid", 0)),
 		SubmittedAt: o.time("submitted_at"), StartedAt: o.time("started_at"), CompletedAt: o.time("completed_at"),
 		Duration: o.rustDuration("duration"), Error: o.str("error"), ErrorCode: o.str("error_code"),
+		OutputIncomplete: o.boolean("output_incomplete"),
 	}
 	return r, o.err
 }

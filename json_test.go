@@ -419,7 +419,7 @@ func (g gen) result() Result {
 		ID: g.id(), Status: g.status(), Success: g.r.IntN(2) == 0, ExitCode: g.int(), Signal: g.str(),
 		Stdout: g.str(), Stderr: g.str(), StdoutFile: g.str(), StderrFile: g.str(), Truncated: g.r.IntN(2) == 0,
 		PID: g.int(), SubmittedAt: g.time(), StartedAt: g.time(), CompletedAt: g.time(), Duration: g.duration(),
-		Error: g.str(), ErrorCode: g.str(),
+		Error: g.str(), ErrorCode: g.str(), OutputIncomplete: g.r.IntN(2) == 0,
 	}
 }
 
@@ -695,6 +695,10 @@ func TestJSONUnsetValuesAreNull(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &m))
 	assert.Equal(t, "cancelled", m["status"])
 	assert.Nil(t, m["pid"], "pid of an execution that never started")
+	assert.Nil(t, m["started_at"], "started_at of an execution that never started")
+	assert.NotNil(t, m["submitted_at"])
+	assert.NotNil(t, m["completed_at"])
+	assert.Equal(t, map[string]any{"secs": 0.0, "nanos": 0.0}, m["duration"])
 	var back Result
 	require.NoError(t, json.Unmarshal(data, &back))
 	assert.Equal(t, 0, back.PID)

@@ -20,8 +20,22 @@ func killGroup(pid int) {
 	}
 }
 
-func waitExited(int) bool { return false }
+func waitExited(*os.Process) bool { return false }
 
 func exitInfo(ps *os.ProcessState) (int, string) { return ps.ExitCode(), "" }
 
 func readNow(*os.File, []byte) (int, error) { return 0, errWouldBlock }
+
+func killSession(pid int) { killGroup(pid) }
+
+// openNoFollow: Windows has no such open flags; log targets are checked
+// with Lstat before the start.
+const openNoFollow = 0
+
+// groupOrOtherWritable: access is an ACL matter on Windows, which the
+// mode bits do not show; directories are used as they are (see the README).
+func groupOrOtherWritable(os.FileInfo) bool { return false }
+
+// leaderExited: the leader is stopped through its handle here, which
+// cannot reach a reused pid.
+func leaderExited(int) bool { return false }
