@@ -582,16 +582,17 @@ type requestJSON struct {
 	Stdin         string            `json:"stdin,omitempty"`
 	OutputLogPath *string           `json:"output_log_path"`
 	Metadata      Metadata          `json:"metadata"`
+	Secrets       []string          `json:"secrets,omitempty"`
 }
 
 // MarshalJSON writes the Rust ExecutionRequest shape: timeout_ms is null
 // when Timeout is 0, else Timeout in milliseconds rounded up (so a
 // sub-millisecond timeout is 1, never 0, which would mean the default); a
-// negative Timeout or a nil Command is an error. "stdin" is added only
-// when set.
+// negative Timeout or a nil Command is an error. "stdin" and "secrets"
+// are added only when set.
 func (r Request) MarshalJSON() ([]byte, error) {
 	j := requestJSON{ID: r.ID, Env: r.Env, WorkingDir: optString(r.WorkingDir), Stdin: r.Stdin,
-		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata}
+		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata, Secrets: r.Secrets}
 	if j.Env == nil {
 		j.Env = map[string]string{}
 	}
@@ -638,6 +639,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 	req.Timeout, _ = o.units("timeout_ms", time.Millisecond, ErrTimeoutTooLarge)
 	req.Stdin = o.str("stdin")
 	req.OutputLogPath = o.str("output_log_path")
+	req.Secrets = o.stringList("secrets")
 	if raw := o.raw("metadata"); raw != nil && o.err == nil {
 		req.Metadata, err = decodeMetadata("metadata.", raw, ErrInvalidRequest)
 		o.recordNested(err)

@@ -475,7 +475,7 @@ func TestJSONRoundTripProperty(t *testing.T) {
 		assertRoundTrip(t, m, m)
 
 		req := Request{ID: g.id(), Command: g.command(), Env: g.strMap(), WorkingDir: g.str(), Timeout: g.duration(),
-			Stdin: g.str(), OutputLogPath: g.str(), Metadata: g.metadata()}
+			Stdin: g.str(), OutputLogPath: g.str(), Metadata: g.metadata(), Secrets: g.strs()}
 		want := req
 		want.Timeout = roundUp(req.Timeout, time.Millisecond)
 		assertRoundTrip(t, req, want)
@@ -615,6 +615,7 @@ func TestJSONErrorsNameTheField(t *testing.T) {
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"env":{"AWS_SECRET_ACCESS_KEY":["wJalrXUtnFEMI"]}}`, `env["AWS_SECRET_ACCESS_KEY"]: want a string, got array`},
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"env":"A=1"}`, `env: want an object of strings, got string`},
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"working_dir":false}`, `working_dir: want a string, got bool`},
+		{&Request{}, `{"command":{"type":"shell","command":"x"},"secrets":["wJalrXUtnFEMI",7]}`, `secrets[1]: want a string, got 7`},
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"metadata":{"tags":{"k":1}}}`, `metadata.tags["k"]: want a string, got 1`},
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"metadata":{"conversation_id":"c"}}`, `metadata.conversation_id: want a UUID, got "c"`},
 		{&Request{}, `[1]`, `request: want an object, got array`},
