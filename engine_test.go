@@ -393,13 +393,13 @@ func TestRequestJSON(t *testing.T) {
 		})
 	}
 	for _, bad := range []struct{ json, want string }{
-		{`{"id":"x"}`, "invalid UUID"},
-		{`{}`, `missing field "command"`},
-		{`{"command":null}`, `missing field "command"`},
-		{`{"command":{"program":"ls"}}`, `missing field "type"`},
+		{`{"id":"x"}`, `id: want a UUID, got "x"`},
+		{`{}`, `command: missing`},
+		{`{"command":null}`, `command: missing`},
+		{`{"command":{"program":"ls"}}`, `command.type: missing`},
 		{`{"command":{"type":"powershell"}}`, `unknown type "powershell"`},
-		{`{"command":{"type":"exec","program":3}}`, "command: json: cannot unmarshal number"},
-		{`[1]`, "cannot unmarshal array"},
+		{`{"command":{"type":"exec","program":3}}`, "command.program: want a string, got 3"},
+		{`[1]`, "request: want an object, got array"},
 	} {
 		var r Request
 		err := json.Unmarshal([]byte(bad.json), &r)

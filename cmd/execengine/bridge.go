@@ -631,7 +631,7 @@ func (b *bridge) execute(ctx context.Context, l inputLine, data []byte) {
 	}
 	var req execengine.Request
 	if err := json.Unmarshal(data, &req); err != nil {
-		b.fail(l, id, codeInvalidRequest, "invalid request: %v", err)
+		b.fail(l, id, engineCode(err), "invalid request: %v", err) // invalid_request, or timeout_too_large
 		return
 	}
 	// Execute and its reply happen under the output lock, so the accepted
