@@ -187,7 +187,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	if pp.stdin != nil {
 		cmd.Stdin = pp.child[2]
 	}
-	err = cmd.Start()
+	err = startProcess(cmd)
 	closeAll(pp.child) // the child has its copies
 	if err != nil {
 		pp.closeOwn()
@@ -290,6 +290,7 @@ func (x *execution) waitLeader(cmd *exec.Cmd, timeout *time.Timer) (stopReason, 
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
+	releaseProcess(pid)
 	return why, waitErr
 }
 
@@ -327,7 +328,7 @@ type pipes struct {
 func openPipes(withStdin bool) (*pipes, error) {
 	pp := &pipes{}
 	for i := range 2 {
-		r, w, err := os.Pipe()
+		r, w, err := outputPipe()
 		if err != nil {
 			closeAll(pp.child)
 			pp.closeOwn()
