@@ -1,7 +1,6 @@
 package execengine
 
 import (
-	"os"
 	"time"
 )
 
@@ -29,11 +28,14 @@ func (e *Engine) cleanupLoop() {
 // Config.ExecutionRetention ago, then the oldest terminal ones while more
 // than Config.MaxInMemoryExecutions are in memory. Pending and running
 // executions are never removed. The pass visits only executions it
-// removes, oldest first, a batch per lock hold.
+// removes, oldest first, a batch per lock hold. Spill files in the OS temp
+// dir go with their executions.
 func (e *Engine) Cleanup() int {
 	cutoff := time.Now().Add(-e.cfg.ExecutionRetention)
 	removed := 0
+	var gone []*execution
 	for more := true; more; {
+		gone = gone[:0]
 		e.mu.Lock()
 		more = false
 		for n := 0; len(e.finished) > 0; {
@@ -48,6 +50,7 @@ func (e *Engine) Cleanup() int {
 					break
 				}
 				e.delete(x)
+				gone = append(gone, x)
 				n++
 				removed++
 			}
@@ -56,6 +59,9 @@ func (e *Engine) Cleanup() int {
 		}
 		e.compactFinished()
 		e.mu.Unlock()
+		for _, x := range gone {
+			x.removeTempFiles() // after the lock: file system work
+		}
 	}
 	return removed
 }
@@ -75,5 +81,3 @@ func (e *Engine) compactFinished() {
 	}
 	e.finished = kept
 }
-
-func mkdirPrivate(dir string) error { return os.MkdirAll(dir, 0o700) }

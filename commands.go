@@ -1,6 +1,7 @@
 package execengine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -69,8 +71,12 @@ func (e *Engine) prepare(req *Request) (*plan, error) {
 
 	keys := make([]string, 0, len(req.Env))
 	for k, v := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
-			return nil, invalid("environment variable %q=%q: the name must be non-empty without '=' and neither may contain NUL", k, v)
+		// The value is never shown: it may be a secret.
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return nil, invalid("environment variable name %q must be non-empty, without '=' or NUL", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, invalid("environment variable %q: its value contains a NUL byte", k)
 		}
 		keys = append(keys, k)
 	}
@@ -94,10 +100,12 @@ func (e *Engine) prepare(req *Request) (*plan, error) {
 		p.logPaths = append(p.logPaths, filepath.Join(e.cfg.LogDir, req.ID.String()+".log"))
 	}
 	if req.OutputLogPath != "" {
-		if fi, err := os.Stat(req.OutputLogPath); err == nil && fi.IsDir() {
-			return nil, invalid("output log path %q is a directory", req.OutputLogPath)
-		}
 		p.logPaths = append(p.logPaths, req.OutputLogPath)
+	}
+	for _, path := range p.logPaths {
+		if err := checkLogTarget(path); err != nil {
+			return nil, invalid("output log path %v", err)
+		}
 	}
 	return p, nil
 }
@@ -190,10 +198,8 @@ func scriptArgv(c Script, dir string) (argv, env []string, err error) {
 		return []string{c.Interpreter, path}, nil, nil
 	case fi.Mode()&0o111 != 0:
 		return []string{path}, nil, nil
-	case scriptInterpreters[strings.ToLower(filepath.Ext(path))] != "":
-		return []string{scriptInterpreters[strings.ToLower(filepath.Ext(path))], path}, nil, nil
 	}
-	return []string{"sh", path}, nil, nil
+	return []string{interpreterFor(path), path}, nil, nil
 }
 
 func awsArgs(c AWSCLI) []string {
@@ -228,15 +234,40 @@ var devNull = sync.OnceValue(func() *os.File {
 	return f
 })
 
-// newCmd builds the exec.Cmd for a plan; the caller sets the pipes (and
-// stdin, if the request has one).
-func newCmd(p *plan) *exec.Cmd {
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+// newCmd builds the exec.Cmd that runs argv for a plan, on the child's
+// ends of the pipes.
+func newCmd(p *plan, argv []string, pp *pipes) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = p.env
 	cmd.Dir = p.dir
 	cmd.SysProcAttr = sysProcAttr()
 	if f := devNull(); f != nil {
 		cmd.Stdin = f
 	}
+	cmd.Stdout, cmd.Stderr = pp.child[0], pp.child[1]
+	if pp.stdin != nil {
+		cmd.Stdin = pp.child[2]
+	}
 	return cmd
+}
+
+// startCmd starts the plan's process. A file without a "#!" line fails
+// with ENOEXEC; as execvp and shells do, it is then run by the interpreter
+// its extension names, else by sh.
+func (e *Engine) startCmd(p *plan, pp *pipes) (*exec.Cmd, error) {
+	cmd := newCmd(p, p.argv, pp)
+	err := e.spawner.run(cmd)
+	if errors.Is(err, syscall.ENOEXEC) {
+		cmd = newCmd(p, append([]string{interpreterFor(cmd.Path), cmd.Path}, p.argv[1:]...), pp)
+		err = e.spawner.run(cmd)
+	}
+	return cmd, err
+}
+
+// interpreterFor picks the interpreter of a script by its extension, else sh.
+func interpreterFor(path string) string {
+	if i := scriptInterpreters[strings.ToLower(filepath.Ext(path))]; i != "" {
+		return i
+	}
+	return "sh"
 }

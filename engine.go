@@ -60,7 +60,9 @@ type Engine struct {
 	running  int          // slots in use
 	finished []*execution // terminal executions in completion order, for cleanup
 	closed   bool
+	stats    engineStats // behind Stats; atomics, updated without mu
 
+	spawner  *spawner       // starts processes; stopped once the executions have ended
 	wg       sync.WaitGroup // execution goroutines and the cleanup ticker
 	stopTick chan struct{}  // closed by Shutdown and Close
 	idle     chan struct{}  // closed once closed and no execution holds or waits for a slot
@@ -69,13 +71,14 @@ type Engine struct {
 
 // New validates cfg and returns an engine. With cfg.EnableAutoCleanup it
 // starts the cleanup ticker; Close or Shutdown stops it. A LogDir is
-// created (mode 0700) if it does not exist.
+// created (mode 0700) if it does not exist; one that other users can write
+// is made private if the engine's user owns it, else refused.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.LogDir != "" {
-		if err := mkdirPrivate(cfg.LogDir); err != nil {
+		if err := privateDir(cfg.LogDir); err != nil {
 			return nil, fmt.Errorf("%w: LogDir %q: %v", ErrInvalidConfig, cfg.LogDir, err)
 		}
 	}
@@ -84,6 +87,7 @@ func New(cfg Config) (*Engine, error) {
 		log:      cfg.Logger,
 		stopTick: make(chan struct{}),
 		idle:     make(chan struct{}),
+		spawner:  newSpawner(),
 	}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -114,26 +118,31 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	if err != nil {
 		return uuid.Nil, err
 	}
-	x := newExecution(e, req.ID, p)
+	x := newExecution(e, req.ID, p, req.EventHandler)
 
 	e.mu.Lock()
 	switch {
 	case e.closed:
 		e.mu.Unlock()
+		e.stats.rejected.Add(1)
 		return uuid.Nil, ErrClosed
 	case e.get(req.ID) != nil:
 		e.mu.Unlock()
 		return uuid.Nil, fmt.Errorf("%w: %s is still in memory", ErrDuplicateID, req.ID)
 	case e.running < e.cfg.MaxConcurrentExecutions:
+		e.stats.submitted.Add(1)
 		e.running++
 		e.store(x)
 		e.start(x)
 	case len(e.queue) < e.cfg.MaxQueuedExecutions:
+		e.stats.submitted.Add(1)
+		e.stats.queued.Add(1)
 		x.queued = true
 		e.queue = append(e.queue, x)
 		e.store(x)
 	default:
 		e.mu.Unlock()
+		e.stats.rejected.Add(1)
 		if e.cfg.MaxQueuedExecutions > 0 {
 			return uuid.Nil, fmt.Errorf("%w: %d executions running and %d queued", ErrConcurrencyLimitReached,
 				e.cfg.MaxConcurrentExecutions, e.cfg.MaxQueuedExecutions)
@@ -149,15 +158,38 @@ func (e *Engine) start(x *execution) {
 	e.wg.Go(func() { e.finish(x, x.run(), true) })
 }
 
-// finish makes res the final state of x, delivers the terminal events,
-// frees the slot (starting the next queued execution) and wakes Wait.
+// finish makes res the final state of x, frees the slot (starting the next
+// queued execution), wakes Wait and then delivers the terminal events: a
+// handler that sees the terminal event finds the execution terminal for
+// every call (Remove works, its slot is free, Wait returns).
 func (e *Engine) finish(x *execution, res *Result, slot bool) {
 	res.CompletedAt = time.Now()
-	res.Duration = res.CompletedAt.Sub(res.StartedAt)
+	if !res.StartedAt.IsZero() {
+		res.Duration = res.CompletedAt.Sub(res.StartedAt)
+	}
 	x.mu.Lock()
 	old := x.status
 	x.status, x.result, x.plan, x.streams = res.Status, res, nil, [2]*stream{}
 	x.mu.Unlock()
+	e.stats.finished(res)
+
+	e.mu.Lock()
+	e.finished = append(e.finished, x)
+	if slot {
+		e.running--
+		for len(e.queue) > 0 && e.running < e.cfg.MaxConcurrentExecutions {
+			next := e.queue[0]
+			e.queue[0] = nil
+			e.queue = e.queue[1:]
+			next.queued = false
+			e.stats.dequeued.Add(1)
+			e.running++
+			e.start(next)
+		}
+		e.noteIdleLocked()
+	}
+	e.mu.Unlock()
+	close(x.final)
 
 	x.send(Event{Type: EventStatusChanged, OldStatus: old, NewStatus: res.Status})
 	final := *res
@@ -172,36 +204,41 @@ func (e *Engine) finish(x *execution, res *Result, slot bool) {
 		terminal.Type = EventCancelled
 	}
 	x.send(terminal)
-
-	e.mu.Lock()
-	e.finished = append(e.finished, x)
-	if slot {
-		e.running--
-		for len(e.queue) > 0 && e.running < e.cfg.MaxConcurrentExecutions {
-			next := e.queue[0]
-			e.queue[0] = nil
-			e.queue = e.queue[1:]
-			next.queued = false
-			e.running++
-			e.start(next)
-		}
-		e.noteIdleLocked()
-	}
-	e.mu.Unlock()
 	close(x.done)
+}
+
+// Run executes req and waits for its end, as exec.Cmd.Run does for
+// os/exec. When ctx ends first, the execution is cancelled (its session
+// gets SIGTERM, then SIGKILL after the grace period) and Run returns its
+// final, cancelled Result. The error is non-nil only when there is no
+// result: the request was refused (see [Engine.Execute]). Whether the
+// command succeeded is res.Err().
+func (e *Engine) Run(ctx context.Context, req Request) (Result, error) {
+	id, err := e.Execute(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = e.Cancel(id) })
+	defer stop()
+	return e.Wait(context.WithoutCancel(ctx), id)
 }
 
 // Wait blocks until the execution is terminal and returns its result. It
 // returns an error only when no final result can be had: [ErrNotFound] for
 // an unknown id, or ctx's error. A command that fails, times out or is
 // cancelled is a Result with that status; see [Result.Err].
+//
+// Every output event has been delivered when Wait returns; the terminal
+// event may still be on its way, so that a handler can Wait for the
+// execution whose terminal event it is handling. [Engine.Done] also waits
+// for the terminal event.
 func (e *Engine) Wait(ctx context.Context, id uuid.UUID) (Result, error) {
 	x, err := e.lookup(id)
 	if err != nil {
 		return Result{}, err
 	}
 	select {
-	case <-x.done:
+	case <-x.final:
 		return x.snapshot(), nil
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
@@ -254,6 +291,44 @@ func (e *Engine) Snapshot(id uuid.UUID) (Result, error) {
 	return x.snapshot(), nil
 }
 
+// Output returns the kept output of one stream (EventStdout or
+// EventStderr) from byte offset on: what is stored now while the
+// execution runs (written in batches), all of Result.Stdout or Stderr
+// once it is terminal. A UI that polls passes the length it already has
+// and copies only what is new, where Snapshot copies the whole output.
+func (e *Engine) Output(id uuid.UUID, stream EventType, offset int64) ([]byte, error) {
+	if stream != EventStdout && stream != EventStderr {
+		return nil, fmt.Errorf("%w: output stream %q is not stdout or stderr", ErrInvalidRequest, stream)
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("%w: output offset %d is negative", ErrInvalidRequest, offset)
+	}
+	x, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	i := 0
+	if stream == EventStderr {
+		i = 1
+	}
+	if x.result != nil {
+		return tail([]string{x.result.Stdout, x.result.Stderr}[i], offset), nil
+	}
+	if s := x.streams[i]; s != nil {
+		return s.since(offset), nil
+	}
+	return []byte{}, nil
+}
+
+func tail(s string, offset int64) []byte {
+	if offset >= int64(len(s)) {
+		return []byte{}
+	}
+	return []byte(s[offset:])
+}
+
 // Cancel stops an execution: a pending one never starts; a running one's
 // process group gets SIGTERM, then SIGKILL after the grace period, and it
 // ends cancelled. Cancelling a terminal execution does nothing and returns
@@ -268,6 +343,7 @@ func (e *Engine) Cancel(id uuid.UUID) error {
 	queued := x.queued
 	if queued {
 		x.queued = false
+		e.stats.dequeued.Add(1)
 		e.queue = slices.DeleteFunc(e.queue, func(q *execution) bool { return q == x })
 		e.noteIdleLocked()
 		// Owned by the engine so Close waits for its events.
@@ -293,10 +369,8 @@ func (e *Engine) List() []Summary {
 	out := make([]Summary, len(xs))
 	for i, x := range xs {
 		x.mu.Lock()
-		out[i] = Summary{ID: x.id, Status: x.status, StartedAt: x.submittedAt}
-		if !x.startedAt.IsZero() {
-			out[i].StartedAt = x.startedAt
-		}
+		out[i] = Summary{ID: x.id, Status: x.status}
+		out[i].StartedAt = x.startedAt
 		if x.result != nil {
 			out[i].StartedAt, out[i].Duration = x.result.StartedAt, x.result.Duration
 		}
@@ -312,7 +386,8 @@ func (e *Engine) RunningCount() int {
 	return e.running
 }
 
-// Remove forgets a terminal execution. It returns [ErrNotCompleted] for one
+// Remove forgets a terminal execution, deleting the spill files the engine
+// made for it in the OS temp dir (those in LogDir stay). It returns [ErrNotCompleted] for one
 // that is pending or running, and [ErrNotFound] for an unknown id.
 func (e *Engine) Remove(id uuid.UUID) error {
 	x, err := e.lookup(id)
@@ -320,16 +395,20 @@ func (e *Engine) Remove(id uuid.UUID) error {
 		return err
 	}
 	select {
-	case <-x.done:
+	case <-x.final:
 	default:
 		st, _ := e.Status(id)
 		return fmt.Errorf("%w: %s is %s", ErrNotCompleted, id, st)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.get(id) == x {
+	gone := e.get(id) == x
+	if gone {
 		e.delete(x)
 		e.compactFinished()
+	}
+	e.mu.Unlock()
+	if gone {
+		x.removeTempFiles()
 	}
 	return nil
 }
@@ -342,6 +421,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	select {
 	case <-e.idle:
 		e.wg.Wait() // the last executions are returning, the ticker is stopping
+		e.spawner.close()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -350,7 +430,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 // Close stops accepting executions, cancels every pending and running one
 // (they end cancelled, with an error matching [ErrClosed]) and returns once
-// every goroutine of the engine has ended. Calling it again is harmless.
+// every goroutine of the engine has ended. It deletes the spill files the
+// engine made in the OS temp dir. Calling it again is harmless.
 func (e *Engine) Close() error {
 	e.stopAccepting()
 	e.mu.Lock()
@@ -362,6 +443,7 @@ func (e *Engine) Close() error {
 	e.execs.Range(func(_, v any) bool {
 		if x := v.(*execution); x.queued {
 			x.queued = false
+			e.stats.dequeued.Add(1)
 		} else {
 			running = append(running, x)
 		}
@@ -377,6 +459,11 @@ func (e *Engine) Close() error {
 		e.wg.Done()
 	}
 	e.wg.Wait()
+	e.spawner.close()
+	e.execs.Range(func(_, v any) bool {
+		v.(*execution).removeTempFiles()
+		return true
+	})
 	return nil
 }
 
@@ -417,6 +504,7 @@ func (e *Engine) get(id uuid.UUID) *execution {
 func (e *Engine) store(x *execution) {
 	e.execs.Store(x.id, x)
 	e.count++
+	e.stats.stored.Add(1)
 }
 
 // delete forgets x; e.mu is held.
@@ -424,6 +512,7 @@ func (e *Engine) delete(x *execution) {
 	e.execs.Delete(x.id)
 	e.count--
 	x.removed = true
+	e.stats.forgotten(x)
 }
 
 var global struct {

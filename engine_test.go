@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,9 @@ func mustRun(t *testing.T, e *Engine, req Request) Result {
 	require.NoError(t, err)
 	res, err := e.Wait(waitCtx(t), id)
 	require.NoError(t, err)
+	done, err := e.Done(id)
+	require.NoError(t, err)
+	<-done // the terminal event follows the final result
 	return res
 }
 
@@ -128,11 +132,11 @@ func TestExecuteRejectsBadRequests(t *testing.T) {
 		{"working dir is a file", Request{Command: Exec{Program: "true"}, WorkingDir: file}, "is not a directory", ErrInvalidRequest},
 		{"negative timeout", Request{Command: Exec{Program: "true"}, Timeout: -time.Second}, "timeout -1s is negative", ErrInvalidRequest},
 		{"timeout too large", Request{Command: Exec{Program: "true"}, Timeout: 2 * time.Minute}, "2m0s exceeds MaxTimeout 1m0s", ErrTimeoutTooLarge},
-		{"bad env name", Request{Command: Exec{Program: "true"}, Env: map[string]string{"A=B": "c"}}, `environment variable "A=B"="c"`, ErrInvalidRequest},
-		{"empty env name", Request{Command: Exec{Program: "true"}, Env: map[string]string{"": "c"}}, `environment variable ""="c"`, ErrInvalidRequest},
+		{"bad env name", Request{Command: Exec{Program: "true"}, Env: map[string]string{"A=B": "c"}}, `environment variable name "A=B" must be non-empty`, ErrInvalidRequest},
+		{"empty env name", Request{Command: Exec{Program: "true"}, Env: map[string]string{"": "c"}}, `environment variable name "" must be non-empty`, ErrInvalidRequest},
 		{"NUL in argument", Request{Command: Exec{Program: "echo", Args: []string{"a\x00b"}}}, `argument "a\x00b" contains a NUL byte`, ErrInvalidRequest},
 		{"aws without operation", Request{Command: AWSCLI{Service: "s3"}}, `aws cli service "s3" and operation "" must both be set`, ErrInvalidRequest},
-		{"output log path is a directory", Request{Command: Exec{Program: "true"}, OutputLogPath: dir}, "output log path", ErrInvalidRequest},
+		{"output log path is a directory", Request{Command: Exec{Program: "true"}, OutputLogPath: dir}, "output log path " + strconv.Quote(dir) + " is a directory", ErrInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -580,7 +584,7 @@ func TestCleanup(t *testing.T) {
 		e := newTestEngine(t, nil)
 		// Many finished executions without processes: the pass is about bookkeeping.
 		for range 3*cleanupBatch + 7 {
-			x := newExecution(e, uuid.New(), &plan{})
+			x := newExecution(e, uuid.New(), &plan{}, nil)
 			e.mu.Lock()
 			e.store(x)
 			e.mu.Unlock()

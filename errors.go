@@ -38,6 +38,11 @@ var (
 	ErrDuplicateID error = &kindError{"execengine: invalid request: duplicate execution id", ErrInvalidRequest}
 	// ErrOutputSizeExceeded: a stream went over Config.MaxOutputSizeBytes under FailExecution.
 	ErrOutputSizeExceeded = errors.New("execengine: output size exceeded")
+	// ErrSpawnFailed: the process could not be started (the program was
+	// not found, was not executable, …). On a Result from the engine the
+	// cause matches too: errors.Is(res.Err(), exec.ErrNotFound),
+	// fs.ErrNotExist or fs.ErrPermission where that is why.
+	ErrSpawnFailed = errors.New("execengine: spawn failed")
 	// ErrAlreadyInitialized: InitGlobal was called more than once.
 	ErrAlreadyInitialized = errors.New("execengine: global engine already initialized")
 )
@@ -68,6 +73,8 @@ const (
 	CodeSpawnFailed    = "spawn_failed"
 	CodeIO             = "io"
 	CodeClosed         = "engine_closed"
+	// CodeOutputIncomplete: see Result.OutputIncomplete.
+	CodeOutputIncomplete = "output_incomplete"
 )
 
 // resultError rebuilds the error that explains a result from its fields, so
@@ -86,11 +93,16 @@ func resultError(r *Result) error {
 		return &resultErr{msg, context.Canceled}
 	case r.ErrorCode == CodeOutputExceeded:
 		return &resultErr{msg, ErrOutputSizeExceeded}
+	case r.ErrorCode == CodeSpawnFailed:
+		return &resultErr{msg, errors.Join(ErrSpawnFailed, r.cause)}
 	case r.ErrorCode == CodeExitStatus || (r.ErrorCode == "" && (r.ExitCode != 0 || r.Signal != "")):
 		return &ExitError{Code: r.ExitCode, Signal: r.Signal}
 	case r.Status.IsTerminal():
 		if msg == "" {
 			msg = "execution " + string(r.Status)
+		}
+		if r.cause != nil {
+			return &resultErr{msg, r.cause}
 		}
 		return errors.New(msg)
 	default:

@@ -61,9 +61,11 @@ func ExampleEventHandlerFunc() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := engine.Wait(ctx, id); err != nil {
+	done, err := engine.Done(id) // closed after the terminal event; Wait may return just before it
+	if err != nil {
 		log.Fatal(err)
 	}
+	<-done
 	// Output:
 	// line: one
 	// line: two
@@ -188,4 +190,43 @@ func ExampleRequest_UnmarshalJSON() {
 	// 550e8400-e29b-41d4-a716-446655440000
 	// aws s3 ls s3://bucket --region eu-west-1
 	// 30s ui audit
+}
+
+// Run executes a request and waits for it. A playbook runs its steps one by
+// one, each with its own event handler that labels the step's live output.
+func ExampleEngine_Run() {
+	engine, err := execengine.New(execengine.DefaultConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer engine.Close()
+
+	steps := []struct{ name, command string }{
+		{"fetch", "echo downloading; echo done"},
+		{"check", "echo checking; exit 3"},
+		{"never", "echo not reached"},
+	}
+	ctx := context.Background()
+	for _, step := range steps {
+		res, err := engine.Run(ctx, execengine.Request{
+			Command: execengine.Shell{Command: step.command, Shell: "sh"},
+			EventHandler: execengine.EventHandlerFunc(func(ev execengine.Event) {
+				if ev.Type == execengine.EventStdout {
+					fmt.Printf("[%s] %s\n", step.name, ev.Line)
+				}
+			}),
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := res.Err(); err != nil {
+			fmt.Printf("[%s] %v\n", step.name, err)
+			break
+		}
+	}
+	// Output:
+	// [fetch] downloading
+	// [fetch] done
+	// [check] checking
+	// [check] command failed with exit code 3
 }

@@ -2,12 +2,15 @@ package execengine
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +38,7 @@ type execution struct {
 	id          uuid.UUID
 	submittedAt time.Time
 	timeout     time.Duration
+	final       chan struct{} // closed once the result is final and the slot free
 	done        chan struct{} // closed after the terminal event
 
 	mu         sync.Mutex // guards the fields below
@@ -49,23 +53,33 @@ type execution struct {
 	why stopReason
 	// exited: the leader is gone, so the group is no longer signalled
 	// from other goroutines (its id could be reused once reaped).
-	exited  bool
-	grace   *time.Timer // SIGKILL after SIGTERM
-	streams [2]*stream
-	result  *Result // set once terminal
+	exited    bool
+	reaped    bool        // the leader was reaped before its streams drained
+	straggled bool        // stopStragglers ran
+	timer     *time.Timer // the timeout; set by run before the start path
+	grace     *time.Timer // SIGKILL after SIGTERM
+	streams   [2]*stream
+	// tempFiles: spill files made in the OS temp dir, deleted when the
+	// execution leaves memory (those in LogDir are kept).
+	tempFiles []string
+	result    *Result // set once terminal
+
+	handler EventHandler // the request's own, besides Config.EventHandler; may be nil
 
 	evMu sync.Mutex // serializes handler calls; guards seq
 	seq  uint64
+
+	drainLate atomic.Bool // a stream hit the drain deadline; counted once in Stats
 
 	// Guarded by Engine.mu.
 	queued  bool
 	removed bool
 }
 
-func newExecution(e *Engine, id uuid.UUID, p *plan) *execution {
+func newExecution(e *Engine, id uuid.UUID, p *plan, h EventHandler) *execution {
 	return &execution{
-		e: e, id: id, plan: p, status: StatusPending, submittedAt: time.Now(), timeout: p.timeout,
-		done: make(chan struct{}),
+		e: e, id: id, plan: p, status: StatusPending, submittedAt: time.Now(), timeout: p.timeout, handler: h,
+		final: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -83,20 +97,24 @@ func (x *execution) requestStop(why stopReason, stream EventType) bool {
 	return true
 }
 
-// stopLocked sends SIGTERM to the group, then SIGKILL after the grace
-// period, unless the process has not started, its leader has exited, or
-// the engine already stopped it; x.mu is held. The execution goroutine
-// blocks in waitExited meanwhile, so timeouts and stop requests act here
-// rather than in a select on another goroutine.
+// stopLocked sends SIGTERM (and SIGCONT) to the session, then SIGKILL
+// after the grace period, unless the process has not started, its leader
+// has exited, or the engine already stopped it; x.mu is held. The
+// execution goroutine blocks in waitExited meanwhile, so timeouts and stop
+// requests act here rather than in a select on another goroutine.
 func (x *execution) stopLocked(why stopReason) {
 	if x.pid == 0 || x.exited || x.why != stopNone {
 		return
+	}
+	if leaderExited(x.pid) {
+		return // it ended on its own before the stop: its exit decides
 	}
 	x.why = why
 	pid := x.pid
 	grace := x.e.cfg.KillGracePeriod
 	if grace <= 0 {
-		killGroup(pid)
+		x.e.stats.forcedKills.Add(1)
+		killSession(pid)
 		return
 	}
 	terminateGroup(pid)
@@ -104,13 +122,14 @@ func (x *execution) stopLocked(why stopReason) {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		if !x.exited {
-			killGroup(pid)
+			x.e.stats.forcedKills.Add(1)
+			killSession(pid)
 		}
 	})
 }
 
-// sendLocked delivers ev to the handler; x.evMu is held. It takes a
-// pointer so a stream can reuse one Event for all its lines: the handler
+// sendLocked delivers ev to the handlers; x.evMu is held. It takes a
+// pointer so a stream can reuse one Event for all its lines: each handler
 // gets its own copy.
 func (x *execution) sendLocked(ev *Event) {
 	x.seq++
@@ -119,17 +138,33 @@ func (x *execution) sendLocked(ev *Event) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = time.Now()
 	}
+	if h := x.e.cfg.EventHandler; h != nil {
+		x.deliver(h, *ev)
+	}
+	if x.handler != nil {
+		if ev.Result != nil && x.e.cfg.EventHandler != nil {
+			r := *ev.Result // the Result belongs to its handler
+			ev.Result = &r
+		}
+		x.deliver(x.handler, *ev)
+	}
+}
+
+// deliver calls h, recovering a panic.
+func (x *execution) deliver(h EventHandler, ev Event) {
 	defer func() {
 		if v := recover(); v != nil {
 			x.e.log.Error("execengine: event handler panicked", "execution_id", x.id,
 				"event_type", ev.Type, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	x.e.cfg.EventHandler.HandleEvent(*ev)
+	h.HandleEvent(ev)
 }
 
+func (x *execution) hasHandler() bool { return x.e.cfg.EventHandler != nil || x.handler != nil }
+
 func (x *execution) send(ev Event) {
-	if x.e.cfg.EventHandler == nil {
+	if !x.hasHandler() {
 		return
 	}
 	x.evMu.Lock()
@@ -139,79 +174,86 @@ func (x *execution) send(ev Event) {
 
 // run takes the execution from pending to its final result.
 func (x *execution) run() *Result {
+	res := &Result{ID: x.id, ExitCode: -1, SubmittedAt: x.submittedAt}
 	x.mu.Lock()
 	p, why := x.plan, x.stop
+	if why == stopNone {
+		// The timeout counts from here: the start path (log files, pipes,
+		// the fork) is bounded by it, and a stop during it is seen.
+		x.timer = time.AfterFunc(p.timeout, func() { x.requestStop(stopTimeout, "") })
+	}
 	x.mu.Unlock()
-	res := &Result{ID: x.id, ExitCode: -1, SubmittedAt: x.submittedAt}
 	if why != stopNone {
 		return x.neverStarted(res, why)
 	}
+	defer x.timer.Stop()
 	return x.spawn(p, res)
 }
 
 // neverStarted ends an execution whose process was never started.
 func (x *execution) neverStarted(res *Result, why stopReason) *Result {
-	res.StartedAt = res.SubmittedAt
-	res.Status, res.Error, res.ErrorCode = StatusCancelled, "execution cancelled before it started", CodeCancelled
-	if why == stopClosed {
-		res.Error, res.ErrorCode = "execution cancelled before it started: engine closed", CodeClosed
+	switch why {
+	case stopTimeout:
+		res.Status, res.ErrorCode = StatusTimeout, CodeTimeout
+		res.Error = fmt.Sprintf("execution timed out after %v before it started", x.timeout)
+	case stopClosed:
+		res.Status, res.Error, res.ErrorCode = StatusCancelled, "execution cancelled before it started: engine closed", CodeClosed
+	default:
+		res.Status, res.Error, res.ErrorCode = StatusCancelled, "execution cancelled before it started", CodeCancelled
 	}
 	return res
 }
 
-// failStart ends an execution that could not be started.
+// failStart ends an execution that could not be started; err is kept as
+// the cause Result.Err wraps.
 func failStart(res *Result, code string, err error) *Result {
-	res.StartedAt = res.SubmittedAt
-	res.Status, res.Error, res.ErrorCode = StatusFailed, err.Error(), code
+	res.Status, res.Error, res.ErrorCode, res.cause = StatusFailed, err.Error(), code, err
 	return res
 }
 
 // spawn starts the process and takes it to its end: streams drained,
-// leader reaped, group gone.
+// session gone, leader reaped.
 func (x *execution) spawn(p *plan, res *Result) *Result {
 	cfg := &x.e.cfg
-	var log *outputLog
-	if len(p.logPaths) > 0 {
-		var err error
-		if log, err = openLog(p.logPaths); err != nil {
-			return failStart(res, CodeIO, err)
-		}
+	log, err := openLog(p.logPaths)
+	if err != nil {
+		return failStart(res, CodeIO, err)
 	}
 	pp, err := openPipes(p.stdin != "")
 	if err != nil {
 		log.close()
 		return failStart(res, CodeSpawnFailed, fmt.Errorf("start %s: %w", p.argv[0], err))
 	}
-	cmd := newCmd(p)
-	cmd.Stdout, cmd.Stderr = pp.child[0], pp.child[1]
-	if pp.stdin != nil {
-		cmd.Stdin = pp.child[2]
-	}
-	err = startProcess(cmd)
-	closeAll(pp.child) // the child has its copies
-	if err != nil {
-		pp.closeOwn()
-		log.close()
-		return failStart(res, CodeSpawnFailed, fmt.Errorf("start: %w", err))
-	}
-	events := cfg.StreamOutput && cfg.EventHandler != nil
+	events := cfg.StreamOutput && x.hasHandler()
 	outs := [2]*stream{
 		{x: x, kind: EventStdout, limit: cfg.MaxOutputSizeBytes, events: events, log: log},
 		{x: x, kind: EventStderr, limit: cfg.MaxOutputSizeBytes, events: events, log: log},
 	}
-	pid := cmd.Process.Pid
-	started := time.Now()
+	// The lock is held across the fork: a stop requested before it means
+	// the process never starts, one requested during it signals the
+	// process as soon as it exists.
 	x.mu.Lock()
-	x.status, x.pid, x.startedAt, x.streams = StatusRunning, pid, started, outs
-	if x.stop != stopNone {
-		x.stopLocked(x.stop) // requested while the process was being started
+	why := x.stop
+	var cmd *exec.Cmd
+	if why == stopNone {
+		cmd, err = x.e.startCmd(p, pp)
+	}
+	started := time.Now()
+	if why == stopNone && err == nil {
+		x.status, x.pid, x.startedAt, x.streams = StatusRunning, cmd.Process.Pid, started, outs
+		x.e.stats.started.Add(1)
 	}
 	x.mu.Unlock()
-	timeout := time.AfterFunc(p.timeout, func() {
-		x.mu.Lock()
-		defer x.mu.Unlock()
-		x.stopLocked(stopTimeout)
-	})
+	closeAll(pp.child) // the child has its copies
+	if why != stopNone || err != nil {
+		pp.closeOwn()
+		log.close()
+		if why != stopNone {
+			return x.neverStarted(res, why)
+		}
+		return failStart(res, CodeSpawnFailed, fmt.Errorf("start: %w", err))
+	}
+	pid := cmd.Process.Pid
 	x.send(Event{Type: EventStarted, Command: p.desc, Timestamp: started})
 	x.send(Event{Type: EventStatusChanged, OldStatus: StatusPending, NewStatus: StatusRunning})
 
@@ -225,7 +267,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 			pp.stdin.Close()
 		})
 	}
-	why, waitErr := x.waitLeader(cmd, timeout)
+	why, reaped, waitErr := x.waitLeader(cmd)
 	if pp.stdin != nil {
 		pp.stdin.Close() // unblocks the writer if a grandchild holds stdin
 	}
@@ -237,6 +279,10 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	wg.Wait()
 	drainTimer.Stop()
 	closeAll(pp.read[:])
+	if !reaped {
+		waitErr = cmd.Wait()
+	}
+	releaseProcess(pid)
 
 	res.PID, res.StartedAt = pid, started
 	if cmd.ProcessState != nil {
@@ -255,6 +301,11 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	res.StdoutFile, res.StderrFile = outs[0].filePath, outs[1].filePath
 	res.Truncated = outs[0].over || outs[1].over
 	x.mu.Unlock()
+	res.OutputIncomplete = outs[0].incomplete || outs[1].incomplete
+	if res.OutputIncomplete {
+		x.e.log.Warn("execengine: output incomplete: a process outside the execution held its pipes past the drain deadline",
+			"execution_id", x.id, "drain_timeout", drainTimeout+settleTimeout)
+	}
 
 	ioErr := cmp.Or(outs[0].err, outs[1].err)
 	if err := log.close(); err != nil && ioErr == nil {
@@ -269,29 +320,45 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 
 // waitLeader waits for the leader to exit, on this goroutine: a separate
 // waiter goroutine and a select cost a goroutine and a handoff per command.
-// Then it kills what the leader left in its group and reaps the leader. It
-// returns why the engine stopped the process, or stopNone.
-func (x *execution) waitLeader(cmd *exec.Cmd, timeout *time.Timer) (stopReason, error) {
+// Then it kills what the leader left in its group (its whole session when
+// the engine stopped it). Where the exit can be awaited without reaping,
+// the leader stays unreaped (reaped false), so its ids cannot be reused
+// while the streams drain. It returns why the engine stopped the process,
+// or stopNone.
+func (x *execution) waitLeader(cmd *exec.Cmd) (why stopReason, reaped bool, waitErr error) {
 	pid := cmd.Process.Pid
-	var waitErr error
-	reaped := false
 	if !waitExited(pid) {
 		waitErr, reaped = cmd.Wait(), true
 	}
-	timeout.Stop()
+	x.timer.Stop()
 	x.mu.Lock()
-	x.exited = true
-	why := x.why
+	x.exited, x.reaped = true, reaped
+	why = x.why
+	stopped := x.stop != stopNone
 	if x.grace != nil {
 		x.grace.Stop()
 	}
 	x.mu.Unlock()
-	killGroup(pid) // whatever the leader left running
-	if !reaped {
-		waitErr = cmd.Wait()
+	if stopped && !reaped {
+		killSession(pid)
+	} else {
+		killGroup(pid) // whatever the leader left running
 	}
-	releaseProcess(pid)
-	return why, waitErr
+	return why, reaped, waitErr
+}
+
+// stopStragglers kills the execution's session once its streams found the
+// pipes still held at the drain deadline: a process that moved to a
+// group of its own holds them. It does nothing once the leader is reaped,
+// as its ids may then belong to someone else.
+func (x *execution) stopStragglers() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.straggled || x.reaped || x.pid == 0 {
+		return
+	}
+	x.straggled = true
+	killSession(x.pid)
 }
 
 // conclude sets the final status of a process that ran.
@@ -308,12 +375,15 @@ func (x *execution) conclude(res *Result, why stopReason, stopStream EventType, 
 		res.Status, res.ErrorCode = StatusFailed, CodeOutputExceeded
 		res.Error = fmt.Sprintf("%s exceeded the output limit of %d bytes", stopStream, x.e.cfg.MaxOutputSizeBytes)
 	case ioErr != nil:
-		res.Status, res.ErrorCode, res.Error = StatusFailed, CodeIO, ioErr.Error()
-	case res.ExitCode == 0:
-		res.Status, res.Success = StatusCompleted, true
-	default:
+		res.Status, res.ErrorCode, res.Error, res.cause = StatusFailed, CodeIO, ioErr.Error(), ioErr
+	case res.ExitCode != 0:
 		res.Status, res.ErrorCode = StatusFailed, CodeExitStatus
 		res.Error = (&ExitError{Code: res.ExitCode, Signal: res.Signal}).Error()
+	case res.OutputIncomplete:
+		res.Status, res.ErrorCode = StatusFailed, CodeOutputIncomplete
+		res.Error = "output incomplete: a process outside the execution's session held its output pipes past the drain deadline"
+	default:
+		res.Status, res.Success = StatusCompleted, true
 	}
 }
 
@@ -365,6 +435,20 @@ func closeAll(fs []*os.File) {
 	}
 }
 
+// removeTempFiles deletes the spill files the engine made in the OS temp
+// dir; the execution is terminal.
+func (x *execution) removeTempFiles() {
+	x.mu.Lock()
+	files := x.tempFiles
+	x.tempFiles = nil
+	x.mu.Unlock()
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			x.e.log.Warn("execengine: remove spill file", "execution_id", x.id, "error", err)
+		}
+	}
+}
+
 // snapshot returns the execution's current state as a Result.
 func (x *execution) snapshot() Result {
 	x.mu.Lock()
@@ -373,9 +457,7 @@ func (x *execution) snapshot() Result {
 		return *x.result
 	}
 	r := Result{ID: x.id, Status: x.status, ExitCode: -1, PID: x.pid, SubmittedAt: x.submittedAt, StartedAt: x.startedAt}
-	if x.startedAt.IsZero() {
-		r.StartedAt = x.submittedAt
-	} else {
+	if !x.startedAt.IsZero() {
 		r.Duration = time.Since(x.startedAt)
 	}
 	if s := x.streams; s[0] != nil {

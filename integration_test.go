@@ -73,6 +73,15 @@ func waitFor(t *testing.T, e *execengine.Engine, id uuid.UUID) execengine.Result
 	defer cancel()
 	res, err := e.Wait(ctx, id)
 	require.NoError(t, err, "Wait(%s)", id)
+	// Wait returns once the result is final; the tests also look at the
+	// terminal event, which Done waits for.
+	done, err := e.Done(id)
+	require.NoError(t, err)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("the terminal event of %s was not delivered in %v", id, hangBound)
+	}
 	return res
 }
 
@@ -259,9 +268,9 @@ func requireGroupGone(t *testing.T, pgid int) {
 }
 
 type procStat struct {
-	pid, ppid, pgrp int
-	state           byte
-	comm            string
+	pid, ppid, pgrp, sid int
+	state                byte
+	comm                 string
 }
 
 func procStats() []procStat {
@@ -282,13 +291,14 @@ func procStats() []procStat {
 			continue
 		}
 		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 {
+		if len(f) < 4 {
 			continue
 		}
 		ppid, _ := strconv.Atoi(f[1])
 		pgrp, _ := strconv.Atoi(f[2])
+		sid, _ := strconv.Atoi(f[3])
 		comm := string(b[bytes.IndexByte(b, '(')+1 : i])
-		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0][0], comm: comm})
+		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, sid: sid, state: f[0][0], comm: comm})
 	}
 	return out
 }
@@ -484,7 +494,11 @@ func TestEscapedGrandchildDoesNotHang(t *testing.T) {
 	res := run(t, e, shReq(`setsid sleep 30 & p=$!
 while [ "$(cut -d' ' -f6 /proc/$p/stat)" != "$p" ]; do sleep 0.01; done
 echo $p; echo hi`))
-	assert.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
+	// Output after the drain deadline would be lost: the result says so.
+	assert.Equal(t, execengine.StatusFailed, res.Status, res.Error)
+	assert.Equal(t, execengine.CodeOutputIncomplete, res.ErrorCode)
+	assert.True(t, res.OutputIncomplete)
+	assert.False(t, res.Success)
 	pidLine, rest, _ := strings.Cut(res.Stdout, "\n")
 	assert.Equal(t, "hi\n", rest)
 	pid, err := strconv.Atoi(pidLine)

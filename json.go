@@ -280,6 +280,8 @@ type resultJSON struct {
 	DurationMS  int64        `json:"duration_ms"`
 	Error       *string      `json:"error"`
 	ErrorCode   *string      `json:"error_code"`
+	// OutputIncomplete is written only when true: the crate's shape has no such field.
+	OutputIncomplete bool `json:"output_incomplete,omitempty"`
 }
 
 type resultJSONIn struct {
@@ -296,7 +298,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Stdout: r.Stdout, Stderr: r.Stderr, StdoutFile: optString(r.StdoutFile), StderrFile: optString(r.StderrFile),
 		Truncated: r.Truncated, PID: r.PID, SubmittedAt: optTime(r.SubmittedAt), StartedAt: optTime(r.StartedAt),
 		CompletedAt: optTime(r.CompletedAt), Duration: toRustDuration(r.Duration), DurationMS: r.Duration.Milliseconds(),
-		Error: optString(r.Error), ErrorCode: optString(r.ErrorCode),
+		Error: optString(r.Error), ErrorCode: optString(r.ErrorCode), OutputIncomplete: r.OutputIncomplete,
 	})
 }
 
@@ -317,7 +319,7 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 		Stdout: j.Stdout, Stderr: j.Stderr, StdoutFile: derefString(j.StdoutFile), StderrFile: derefString(j.StderrFile),
 		Truncated: j.Truncated, PID: j.PID, SubmittedAt: t(j.SubmittedAt), StartedAt: t(j.StartedAt),
 		CompletedAt: t(j.CompletedAt), Duration: j.Duration.duration(),
-		Error: derefString(j.Error), ErrorCode: derefString(j.ErrorCode),
+		Error: derefString(j.Error), ErrorCode: derefString(j.ErrorCode), OutputIncomplete: j.OutputIncomplete,
 	}
 	return nil
 }

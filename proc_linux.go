@@ -99,3 +99,9 @@ func waitPid(pid int) bool {
 		}
 	}
 }
+
+// setParentDeathSignal makes the kernel SIGKILL the child when the thread
+// that started it exits: when the host process dies, crashes included, its
+// commands die with it. The signal follows the thread, not the process, so
+// children are started from threads that never exit (see spawnThread).
+func setParentDeathSignal(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }

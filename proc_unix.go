@@ -15,14 +15,39 @@ import (
 // a new process group: the engine can signal the whole tree it spawns, and
 // the child has no controlling terminal, so it cannot hang reading /dev/tty.
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setsid: true}
+	a := &syscall.SysProcAttr{Setsid: true}
+	setParentDeathSignal(a)
+	return a
 }
 
-// terminateGroup asks every process in the group to stop.
-func terminateGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGTERM) }
+// terminateGroup asks every process of the execution's session to stop:
+// SIGTERM, then SIGCONT so that a stopped process gets to handle it (as
+// systemd and runc do).
+func terminateGroup(pid int) {
+	signalSession(pid, syscall.SIGTERM)
+	signalSession(pid, syscall.SIGCONT)
+}
 
-// killGroup kills every process left in the group.
+// killGroup kills every process left in the leader's process group.
 func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+
+// killSession kills every process left in the execution's session.
+func killSession(pid int) { signalSession(pid, syscall.SIGKILL) }
+
+// signalSession signals the leader's group and every other group of its
+// session. Groups cannot span sessions, so no other process is reached.
+func signalSession(pid int, sig syscall.Signal) {
+	_ = syscall.Kill(-pid, sig)
+	for _, g := range sessionGroups(pid) {
+		_ = syscall.Kill(-g, sig)
+	}
+}
+
+// openNoFollow: log files are opened without following a symlink and
+// without waiting for a FIFO's reader.
+const openNoFollow = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+
+func groupOrOtherWritable(fi os.FileInfo) bool { return fi.Mode().Perm()&0o022 != 0 }
 
 // exitInfo reads the exit code and the signal name ("" if none) of a process.
 func exitInfo(ps *os.ProcessState) (code int, signal string) {

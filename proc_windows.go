@@ -283,3 +283,24 @@ func readNow(f *os.File, p []byte) (int, error) {
 	}
 	return f.Read(p[:min(len(p), int(avail))]) // never blocks: the bytes are there
 }
+// killSession: the job is the whole execution, session and all.
+func killSession(pid int) { killGroup(pid) }
+
+// openNoFollow: Windows has no such open flags; log targets are checked
+// with Lstat before the start.
+const openNoFollow = 0
+
+// groupOrOtherWritable: access is an ACL matter on Windows, which the
+// mode bits do not show; directories are used as they are (see the README).
+func groupOrOtherWritable(os.FileInfo) bool { return false }
+
+// leaderExited reports, through the engine's handle (never by pid),
+// whether the leader has already exited.
+func leaderExited(pid int) bool {
+	j := jobOf(pid)
+	if j == nil {
+		return false
+	}
+	ev, err := windows.WaitForSingleObject(j.leader, 0)
+	return err == nil && ev == windows.WAIT_OBJECT_0
+}

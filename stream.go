@@ -1,13 +1,10 @@
 package execengine
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +17,9 @@ const (
 	batchLines    = 100      // lines per stored batch
 	maxLineLen    = 1 << 20  // longer lines are delivered in pieces of this size
 	maxFinalDrain = 1 << 20  // bytes read without waiting once the drain deadline passed
+	// settleTimeout is how long the streams wait, after the session was
+	// killed at the drain deadline, for the killed processes' pipe ends to close.
+	settleTimeout = 100 * time.Millisecond
 )
 
 var errWouldBlock = errors.New("execengine: read would block")
@@ -34,9 +34,12 @@ type stream struct {
 	events bool       // deliver line events
 	log    *outputLog // nil: no log file
 
-	partial []byte    // the current line so far; reader goroutine only
-	err     error     // a write error of the spill file; reader goroutine only
-	readAt  time.Time // when the chunk being split was read; stamps its events
+	partial []byte // the current line so far; reader goroutine only
+	// incomplete: reading stopped at the drain deadline with the pipe
+	// still open. Reader goroutine only until drained.
+	incomplete bool
+	err        error     // a write error of the spill file; reader goroutine only
+	readAt     time.Time // when the chunk being split was read; stamps its events
 	// tripped: this stream broke the limit under FailExecution and stopped
 	// the execution; no more lines are shown. Reader goroutine only, so
 	// checking it per chunk takes no lock.
@@ -75,7 +78,7 @@ func (s *stream) name() string { return string(s.kind) }
 // give for now.
 func (s *stream) drain(r *os.File) {
 	s.buf = blockPool.Get().(*[blockSize]byte)
-	lines, deadline, late := 0, false, 0
+	lines, deadline, settling, late := 0, false, false, 0
 	for {
 		if s.n == blockSize {
 			s.nextBlock()
@@ -85,19 +88,31 @@ func (s *stream) drain(r *os.File) {
 		if !deadline {
 			m, err = r.Read(s.buf[s.n:])
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// Someone outside the process group holds the pipe: take
-				// what is already there, then stop.
+				if !settling {
+					// The group is gone and the pipe is still held: a
+					// process that moved to a group of its own. Stop
+					// the session and read what its end brings.
+					settling = true
+					s.x.stopStragglers()
+					r.SetReadDeadline(time.Now().Add(settleTimeout))
+					continue
+				}
+				// Held by a process outside the session: take what is
+				// already there, then stop.
+				s.x.noteDrainTimeout()
 				deadline = true
 				continue
 			}
 		} else {
 			if late >= maxFinalDrain {
+				s.incomplete = true
 				break
 			}
 			m, err = readNow(r, s.buf[s.n:])
 			late += m
 			if m == 0 {
-				break // end of file, or nothing more is there
+				s.incomplete = err != nil // nil: end of file
+				break
 			}
 		}
 		if m > 0 {
@@ -334,6 +349,9 @@ func (s *stream) openSpill(head [][]byte) {
 	s.file = f
 	s.x.mu.Lock()
 	s.filePath = f.Name()
+	if s.x.e.cfg.LogDir == "" {
+		s.x.tempFiles = append(s.x.tempFiles, f.Name())
+	}
 	s.x.mu.Unlock()
 	for _, b := range head {
 		s.spill(b)
@@ -364,6 +382,24 @@ func (s *stream) contents() string {
 	return b.String()
 }
 
+// since copies the kept output from offset on, with the warning if any;
+// x.mu is held.
+func (s *stream) since(offset int64) []byte {
+	if s.chunks == nil {
+		return tail(s.final+s.warn, offset)
+	}
+	out := []byte{}
+	for _, c := range s.chunks {
+		if offset >= int64(len(c)) {
+			offset -= int64(len(c))
+			continue
+		}
+		out = append(out, c[offset:]...)
+		offset = 0
+	}
+	return append(out, tail(s.warn, offset)...)
+}
+
 // output makes the final kept output, returns it and gives the blocks back
 // to the pool. Call it once the stream is drained; x.mu is held.
 func (s *stream) output() string {
@@ -377,68 +413,4 @@ func (s *stream) output() string {
 		s.blocks = nil
 	}
 	return s.final
-}
-
-// outputLog writes the lines of both streams to the execution's log files.
-type outputLog struct {
-	mu    sync.Mutex
-	w     *bufio.Writer
-	files []*os.File
-	ts    []byte // the formatted time of the batch being written
-	err   error
-}
-
-func openLog(paths []string) (*outputLog, error) {
-	l := &outputLog{}
-	var ws []io.Writer
-	for _, p := range paths {
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			l.close()
-			return nil, fmt.Errorf("open log: %w", err)
-		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			l.close()
-			return nil, fmt.Errorf("open log: %w", err)
-		}
-		l.files = append(l.files, f)
-		ws = append(ws, f)
-	}
-	l.w = bufio.NewWriterSize(io.MultiWriter(ws...), 32<<10)
-	return l, nil
-}
-
-// stamp formats the time of the batch about to be written, once for all
-// its lines; l.mu is held.
-func (l *outputLog) stamp(t time.Time) {
-	l.ts = t.UTC().AppendFormat(l.ts[:0], time.RFC3339Nano)
-}
-
-// writeLocked writes "<RFC 3339 time> <stream> <line>"; l.mu is held.
-func (l *outputLog) writeLocked(kind EventType, line []byte) {
-	l.w.Write(l.ts)
-	l.w.WriteByte(' ')
-	l.w.WriteString(string(kind))
-	l.w.WriteByte(' ')
-	l.w.Write(line)
-	if err := l.w.WriteByte('\n'); err != nil && l.err == nil {
-		l.err = err
-	}
-}
-
-func (l *outputLog) close() error {
-	if l == nil {
-		return nil
-	}
-	var err error
-	if l.w != nil {
-		err = l.w.Flush()
-	}
-	for _, f := range l.files {
-		err = errors.Join(err, f.Close())
-	}
-	if err == nil {
-		err = l.err
-	}
-	return err
 }

@@ -101,8 +101,11 @@ type Request struct {
 	WorkingDir    string            // "": the engine process's working directory
 	Timeout       time.Duration     // 0: Config.DefaultTimeout; above Config.MaxTimeout is rejected
 	Stdin         string            // fed to the child's stdin; empty: stdin is /dev/null
-	OutputLogPath string            // also write this execution's output lines to this file
+	OutputLogPath string            // also write this execution's output lines to this file (a regular file)
 	Metadata      Metadata
+	// EventHandler receives this execution's events, besides
+	// Config.EventHandler (after it, with the same Seq). Not serialised.
+	EventHandler EventHandler
 }
 
 // Metadata is the caller's bookkeeping; the engine stores it and never reads it.
@@ -149,24 +152,35 @@ type Result struct {
 	Truncated   bool // some output was not kept in memory
 	PID         int
 	SubmittedAt time.Time     // when Execute accepted it
-	StartedAt   time.Time     // when the process started; SubmittedAt if it never did
+	StartedAt   time.Time     // when the process started; zero if it never did
 	CompletedAt time.Time     // zero until terminal
-	Duration    time.Duration // CompletedAt − StartedAt; so far, while running
+	Duration    time.Duration // CompletedAt − StartedAt; so far, while running; 0 if it never started
 	Error       string        // why it is not a success, else ""
 	ErrorCode   string        // machine-readable reason (CodeTimeout, …), else ""
+	// OutputIncomplete: the engine stopped reading at the drain deadline
+	// while a process outside the execution's session still held its
+	// output pipes, so output written after that is not in the Result.
+	// The execution is not a success (CodeOutputIncomplete) unless it
+	// failed for another reason first.
+	OutputIncomplete bool
+
+	cause error // why the start failed, for Err; not serialised
 }
 
 // Err returns nil for a success. Otherwise it returns an error that explains
 // the result: an [*ExitError] for a command that failed on its own,
 // [context.DeadlineExceeded] for a timeout, [context.Canceled] for a cancel
 // (also [ErrClosed] when Close cancelled it), [ErrOutputSizeExceeded] for
-// FailExecution. Match them with [errors.Is] and [errors.As].
+// FailExecution, [ErrSpawnFailed] when the process could not start (with
+// its cause, such as [os/exec.ErrNotFound], on a Result from the engine; a
+// Result decoded from JSON has only the message). Match them with
+// [errors.Is] and [errors.As].
 func (r Result) Err() error { return resultError(&r) }
 
 // Summary is one line of [Engine.List].
 type Summary struct {
 	ID        uuid.UUID
 	Status    Status
-	StartedAt time.Time
+	StartedAt time.Time     // zero until the process started
 	Duration  time.Duration // 0 until terminal
 }

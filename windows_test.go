@@ -349,7 +349,7 @@ func TestWindowsCmdShell(t *testing.T) {
 
 func newCmdForTest(t *testing.T, argv []string) string {
 	t.Helper()
-	cmd := newCmd(&plan{argv: argv})
+	cmd := newCmd(&plan{argv: argv}, argv, &pipes{child: make([]*os.File, 2)})
 	setCmdLine(cmd)
 	return cmd.SysProcAttr.CmdLine
 }

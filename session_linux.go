@@ -1,0 +1,125 @@
+package execengine
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// A child is the leader of its own session. A process of the session may
+// move to a process group of its own (coreutils timeout, a shell with job
+// control), where a signal to the leader's group does not reach it; only a
+// process that starts a new session leaves the execution for good. Linux
+// has no call that signals a session, so the engine finds the session's
+// groups in /proc. The scan costs about 10 µs per process on the machine,
+// so it runs only when the engine stops an execution (not on every exit),
+// and concurrent stops share one scan.
+
+// sessionGroups returns the process groups of session sid other than sid
+// itself, from a scan of /proc that started after the call.
+func sessionGroups(sid int) []int {
+	return procScans.groups(time.Now(), sid)
+}
+
+var procScans sessionIndex
+
+// sessionIndex coalesces /proc scans: a caller may use a scan that began
+// after it asked, so a thousand executions stopped at once (Close) cost a
+// couple of scans rather than a thousand.
+type sessionIndex struct {
+	mu    sync.Mutex
+	began time.Time
+	bySID map[int][]int // session id → process groups other than the session's own
+}
+
+func (ix *sessionIndex) groups(asked time.Time, sid int) []int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if !ix.began.After(asked) {
+		ix.began = time.Now()
+		ix.bySID = scanSessions()
+	}
+	return ix.bySID[sid]
+}
+
+// scanSessions reads the session and process group of every process.
+func scanSessions() map[int][]int {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	out := map[int][]int{}
+	var buf [512]byte
+	for _, name := range names {
+		if name == "" || name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		fd, err := syscall.Open("/proc/"+name+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			continue // it exited
+		}
+		n, _ := syscall.Read(fd, buf[:])
+		syscall.Close(fd)
+		pgrp, sid, ok := parseStat(buf[:max(n, 0)])
+		if !ok || pgrp == sid {
+			continue
+		}
+		out[sid] = appendNew(out[sid], pgrp)
+	}
+	return out
+}
+
+// parseStat reads the pgrp and session fields of /proc/<pid>/stat:
+// "pid (comm) state ppid pgrp session …"; comm may hold spaces and parens.
+func parseStat(b []byte) (pgrp, sid int, ok bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 4 {
+		return 0, 0, false
+	}
+	pgrp, err1 := strconv.Atoi(string(f[2]))
+	sid, err2 := strconv.Atoi(string(f[3]))
+	return pgrp, sid, err1 == nil && err2 == nil
+}
+
+func appendNew(s []int, v int) []int {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// leaderExited reports whether the process pid has exited (it is a zombie
+// not yet reaped), without reaping it.
+func leaderExited(pid int) bool {
+	const (
+		pPID    = 1
+		wNoHang = 0x1
+		wExited = 0x4
+		wNoWait = 0x1000000
+	)
+	var info [128]byte // siginfo_t: three int32, then si_pid, aligned as a pointer
+	off := 12
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		off = 16
+	}
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),
+			uintptr(unsafe.Pointer(&info[0])), wExited|wNoWait|wNoHang, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		return errno == 0 && *(*int32)(unsafe.Pointer(&info[off])) != 0
+	}
+}
