@@ -283,6 +283,7 @@ func readNow(f *os.File, p []byte) (int, error) {
 	}
 	return f.Read(p[:min(len(p), int(avail))]) // never blocks: the bytes are there
 }
+
 // killSession: the job is the whole execution, session and all.
 func killSession(pid int) { killGroup(pid) }
 
