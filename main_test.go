@@ -1,6 +1,7 @@
 package execengine
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -139,4 +140,35 @@ func tempDir(t *testing.T) string {
 		}
 	})
 	return dir
+}
+
+// The test binary as a child, on every platform: exact output, exit code,
+// and a log file in a directory tempDir removes.
+func TestHelperProcessChild(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.EnableAutoCleanup, cfg.LogDir = false, tempDir(t)
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := e.Run(ctx, helperReq("echo", "a b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != StatusCompleted || res.Stdout != "a b\n" || res.Stderr != "err\n" {
+		t.Fatalf("echo: %s %q %q %s", res.Status, res.Stdout, res.Stderr, res.Error)
+	}
+	res, err = e.Run(ctx, helperReq("exit", "7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 7 || res.Status != StatusFailed {
+		t.Fatalf("exit 7: %s exit code %d", res.Status, res.ExitCode)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.LogDir, res.ID.String()+".log")); err != nil {
+		t.Fatal(err)
+	}
 }
