@@ -166,3 +166,34 @@ func BenchmarkExecuteLatency(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkKeepAllLines streams 1,000,000 lines of 100 bytes to a counting
+// handler and keeps all of them (a limit above the stream's size): the
+// keep-all capture whose copies BENCHMARKS.md profiles.
+func BenchmarkKeepAllLines(b *testing.B) {
+	const lines = 1_000_000
+	path := filepath.Join(b.TempDir(), "lines.txt")
+	line := append(bytes.Repeat([]byte("x"), 99), '\n')
+	if err := os.WriteFile(path, bytes.Repeat(line, lines), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var count int
+	e := benchEngine(b, func(c *execengine.Config) {
+		c.StreamOutput = true
+		c.MaxOutputSizeBytes = 256 << 20
+		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
+			if ev.Type == execengine.EventStdout {
+				count++
+			}
+		})
+	})
+	req := execengine.Request{Command: execengine.Exec{Program: "cat", Args: []string{path}}}
+	b.ReportAllocs()
+	b.SetBytes(int64(lines * len(line)))
+	for b.Loop() {
+		count = 0
+		if res := runWait(b, e, req); !res.Success || count != lines || len(res.Stdout) != lines*len(line) {
+			b.Fatalf("cat: %d of %d lines, %d bytes kept, %s", count, lines, len(res.Stdout), res.Error)
+		}
+	}
+}

@@ -327,7 +327,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 // or stopNone.
 func (x *execution) waitLeader(cmd *exec.Cmd) (why stopReason, reaped bool, waitErr error) {
 	pid := cmd.Process.Pid
-	if !waitExited(pid) {
+	if !waitExited(cmd.Process) {
 		waitErr, reaped = cmd.Wait(), true
 	}
 	x.timer.Stop()

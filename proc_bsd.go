@@ -3,6 +3,7 @@
 package execengine
 
 import (
+	"os"
 	"sync"
 	"syscall"
 )
@@ -25,11 +26,11 @@ type kqPoller struct {
 	running bool              // the goroutine runs; guarded by mu
 }
 
-// waitExited blocks until the process pid has exited, without reaping it.
+// waitExited blocks until process proc has exited, without reaping it.
 // It returns false when it cannot wait so (no kqueue): the caller then
 // reaps the process with Wait.
-func waitExited(pid int) bool {
-	p := &exitPoller
+func waitExited(proc *os.Process) bool {
+	pid, p := proc.Pid, &exitPoller
 	p.once.Do(func() {
 		p.kq, p.err = syscall.Kqueue()
 		if p.err == nil {

@@ -2,6 +2,8 @@
 
 package execengine
 
+import "os"
+
 // waitExited is not available here: the caller reaps the process with
 // Wait and kills the rest of its group afterwards.
-func waitExited(int) bool { return false }
+func waitExited(*os.Process) bool { return false }

@@ -176,8 +176,8 @@ func killGroup(pid int) {
 
 // waitExited waits on the engine's own handle to the leader, which does not
 // reap it: the job is terminated after this, by handle, never by pid.
-func waitExited(pid int) bool {
-	j := jobOf(pid)
+func waitExited(p *os.Process) bool {
+	j := jobOf(p.Pid)
 	if j == nil {
 		return false
 	}

@@ -17,6 +17,7 @@ const (
 	batchLines    = 100      // lines per stored batch
 	maxLineLen    = 1 << 20  // longer lines are delivered in pieces of this size
 	maxFinalDrain = 1 << 20  // bytes read without waiting once the drain deadline passed
+	smallRead     = 512      // an idle pipe is read this much at a time, without a block
 	// settleTimeout is how long the streams wait, after the session was
 	// killed at the drain deadline, for the killed processes' pipe ends to close.
 	settleTimeout = 100 * time.Millisecond
@@ -46,13 +47,17 @@ type stream struct {
 	tripped bool
 	ev      Event // reused for every line event: building a fresh one cost ~20 ns a line
 
-	// The pipe is read straight into pooled blocks; the kept output is the
-	// chunks pointing into them, so bytes within the limit are copied once,
-	// into the final Result string. Reader goroutine only:
-	buf     *[blockSize]byte   // the block being read into
-	n, done int                // bytes read into buf; of those, already stored
-	bufKept bool               // buf holds kept bytes: it is the last of blocks
-	blocks  []*[blockSize]byte // blocks holding kept bytes, for blockPool once drained
+	// A busy pipe is read straight into pooled blocks; the kept output is
+	// the chunks pointing into them, so those bytes are copied once, into
+	// the final Result string. An idle one is read into small, which a
+	// waiting stream holds instead of a block; what comes in small reads
+	// is kept in chunks of its own, in proportion to it. Reader goroutine only:
+	buf       *[blockSize]byte   // the block being read into; nil while reads are small
+	n, done   int                // bytes read into buf; of those, already stored
+	bufKept   bool               // buf holds kept bytes: it is the last of blocks
+	blocks    []*[blockSize]byte // blocks holding kept bytes, for blockPool once drained
+	small     [smallRead]byte    // where reads go while buf is nil
+	lastOwned bool               // the last chunk is one of the stream's own, not in a block
 
 	// Guarded by x.mu: the stored state.
 	chunks   [][]byte // kept bytes, in order, within the limit
@@ -77,18 +82,16 @@ func (s *stream) name() string { return string(s.kind) }
 // batchLines lines, a full block, or when the pipe has nothing more to
 // give for now.
 func (s *stream) drain(r *os.File) {
-	s.buf = blockPool.Get().(*[blockSize]byte)
 	lines, deadline, settling, late := 0, false, false, 0
 	for {
-		if s.n == blockSize {
-			s.nextBlock()
-		}
+		p := s.room()
 		var m int
 		var err error
 		if !deadline {
-			m, err = r.Read(s.buf[s.n:])
+			m, err = r.Read(p)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if !settling {
+					s.x.noteDrainTimeout()
 					// The group is gone and the pipe is still held: a
 					// process that moved to a group of its own. Stop
 					// the session and read what its end brings.
@@ -99,7 +102,6 @@ func (s *stream) drain(r *os.File) {
 				}
 				// Held by a process outside the session: take what is
 				// already there, then stop.
-				s.x.noteDrainTimeout()
 				deadline = true
 				continue
 			}
@@ -108,20 +110,32 @@ func (s *stream) drain(r *os.File) {
 				s.incomplete = true
 				break
 			}
-			m, err = readNow(r, s.buf[s.n:])
+			m, err = readNow(r, p)
 			late += m
 			if m == 0 {
 				s.incomplete = err != nil // nil: end of file
 				break
 			}
 		}
-		if m > 0 {
-			short := s.n+m < blockSize && !deadline // the pipe is empty for now: store, so Snapshot is current
+		if m > 0 && s.buf == nil && m < len(p) {
+			// A small read: the pipe is idle; keep it without a block.
+			s.split(p[:m])
+			s.store(p[:m])
+			lines = 0
+		} else if m > 0 {
+			if s.buf == nil { // the small read was full: the pipe is busy
+				s.buf, s.bufKept, s.n, s.done = blockPool.Get().(*[blockSize]byte), false, 0, 0
+				copy(s.buf[:], p[:m])
+			}
+			short := m < len(p) && !deadline // the pipe is empty for now: store, so Snapshot is current
 			lines += s.split(s.buf[s.n : s.n+m])
 			s.n += m
 			if short || s.n == blockSize || lines >= batchLines {
 				s.flush()
 				lines = 0
+			}
+			if short && !s.bufKept {
+				s.releaseBlock() // idle again, and the block holds nothing kept
 			}
 		}
 		if err != nil {
@@ -129,7 +143,7 @@ func (s *stream) drain(r *os.File) {
 		}
 	}
 	s.flush()
-	if !s.bufKept {
+	if s.buf != nil && !s.bufKept {
 		blockPool.Put(s.buf)
 	}
 	s.buf = nil
@@ -152,6 +166,25 @@ func (s *stream) flush() {
 		s.store(s.buf[s.done:s.n])
 		s.done = s.n
 	}
+}
+
+// room returns where the next read goes: small while the pipe is idle,
+// else the rest of the block.
+func (s *stream) room() []byte {
+	if s.buf == nil {
+		return s.small[:]
+	}
+	if s.n == blockSize {
+		s.nextBlock()
+	}
+	return s.buf[s.n:]
+}
+
+// releaseBlock gives back a block that holds no kept bytes, so a stream
+// that went quiet waits without one.
+func (s *stream) releaseBlock() {
+	blockPool.Put(s.buf)
+	s.buf, s.n, s.done = nil, 0, 0
 }
 
 // nextBlock makes room to read after a full block: a fresh block if the
@@ -268,7 +301,8 @@ func (s *stream) unlockSinks() {
 }
 
 // store appends a batch to the stored output and applies the limit. b
-// lies in s.buf, right after the bytes of the previous batch.
+// lies in s.buf, right after the bytes of the previous batch, or in
+// s.small while s.buf is nil.
 func (s *stream) store(b []byte) {
 	if len(b) == 0 {
 		return
@@ -310,12 +344,26 @@ func (s *stream) store(b []byte) {
 	}
 }
 
-// keep adds b, which lies in s.buf, to the kept chunks; x.mu is held.
+// keep adds b, which lies in s.buf (or s.small), to the kept chunks; x.mu
+// is held.
 func (s *stream) keep(b []byte) {
 	if len(b) == 0 {
 		return
 	}
 	s.keptLen += int64(len(b))
+	if s.buf == nil {
+		// From a small read: copied into a chunk of the stream's own.
+		// Appending stays within capacity or moves to a new array, so
+		// the bytes of a chunk a snapshot may be reading never change.
+		if n := len(s.chunks); s.lastOwned && len(s.chunks[n-1])+len(b) <= blockSize {
+			s.chunks[n-1] = append(s.chunks[n-1], b...)
+			return
+		}
+		s.chunks = append(s.chunks, append(make([]byte, 0, max(len(b), smallRead)), b...))
+		s.lastOwned = true
+		return
+	}
+	s.lastOwned = false
 	if s.bufKept {
 		last := &s.chunks[len(s.chunks)-1]
 		*last = (*last)[:len(*last)+len(b)] // b follows it in the same block

@@ -21,6 +21,37 @@ func drawChart(path string, sweep []SweepPoint) error {
 	if len(sweep) < 2 {
 		return fmt.Errorf("need at least 2 sweep points, have %d", len(sweep))
 	}
+	xs := make([]int, len(sweep))
+	for i, p := range sweep {
+		xs[i] = p.Concurrency
+	}
+	var ss []series
+	for _, name := range []string{"os/exec", "go-cmd", "engine"} {
+		sr := series{name: name, color: contenderColors[name]}
+		for _, p := range sweep {
+			sr.ys = append(sr.ys, p.PerSecond[name])
+		}
+		ss = append(ss, sr)
+	}
+	return drawLines(path, "/bin/true spawn+wait throughput against concurrency (higher is better)",
+		"commands in flight (log2)", "commands/s", xs, ss)
+}
+
+var contenderColors = map[string]color.RGBA{
+	"os/exec": {31, 119, 180, 255},
+	"go-cmd":  {255, 127, 14, 255},
+	"engine":  {44, 160, 44, 255},
+}
+
+// series is one line of a chart: a value for every x.
+type series struct {
+	name  string
+	color color.RGBA
+	ys    []float64
+}
+
+// drawLines draws every series against xs (log2 axis, y from 0) as a PNG.
+func drawLines(path, title, xlabel, ylabel string, xs []int, ss []series) error {
 	const (
 		w, h                     = 960, 560
 		left, right, top, bottom = 80, 170, 50, 60
@@ -29,21 +60,16 @@ func drawChart(path string, sweep []SweepPoint) error {
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	black := color.RGBA{0, 0, 0, 255}
 	grey := color.RGBA{220, 220, 220, 255}
-	colors := map[string]color.RGBA{
-		"os/exec": {31, 119, 180, 255},
-		"go-cmd":  {255, 127, 14, 255},
-		"engine":  {44, 160, 44, 255},
-	}
 
 	ymax := 0.0
-	for _, p := range sweep {
-		for _, v := range p.PerSecond {
+	for _, sr := range ss {
+		for _, v := range sr.ys {
 			ymax = max(ymax, v)
 		}
 	}
 	step := niceStep(ymax / 6)
 	ymax = math.Ceil(ymax/step) * step
-	x0, x1 := math.Log2(float64(sweep[0].Concurrency)), math.Log2(float64(sweep[len(sweep)-1].Concurrency))
+	x0, x1 := math.Log2(float64(xs[0])), math.Log2(float64(xs[len(xs)-1]))
 	px := func(c int) int {
 		return left + int((math.Log2(float64(c))-x0)/(x1-x0)*float64(w-left-right))
 	}
@@ -55,30 +81,28 @@ func drawChart(path string, sweep []SweepPoint) error {
 		label := fmt.Sprintf("%.0f", v)
 		text(img, left-8-7*len(label), y+4, label, black)
 	}
-	for _, p := range sweep {
-		x := px(p.Concurrency)
-		line(img, x, top, x, h-bottom, grey, 1)
-		label := fmt.Sprint(p.Concurrency)
-		text(img, x-7*len(label)/2, h-bottom+18, label, black)
+	for _, x := range xs {
+		xp := px(x)
+		line(img, xp, top, xp, h-bottom, grey, 1)
+		label := fmt.Sprint(x)
+		text(img, xp-7*len(label)/2, h-bottom+18, label, black)
 	}
 	line(img, left, h-bottom, w-right, h-bottom, black, 1)
 	line(img, left, top, left, h-bottom, black, 1)
-	text(img, left, 28, "/bin/true spawn+wait throughput against concurrency (higher is better)", black)
-	text(img, (left+w-right)/2-80, h-18, "commands in flight (log2)", black)
-	text(img, 8, top-12, "commands/s", black)
+	text(img, left, 28, title, black)
+	text(img, (left+w-right)/2-7*len(xlabel)/2, h-18, xlabel, black)
+	text(img, 8, top-12, ylabel, black)
 
-	for i, name := range []string{"os/exec", "go-cmd", "engine"} {
-		c := colors[name]
-		for j := 1; j < len(sweep); j++ {
-			a, b := sweep[j-1], sweep[j]
-			line(img, px(a.Concurrency), py(a.PerSecond[name]), px(b.Concurrency), py(b.PerSecond[name]), c, 3)
+	for i, sr := range ss {
+		for j := 1; j < len(xs); j++ {
+			line(img, px(xs[j-1]), py(sr.ys[j-1]), px(xs[j]), py(sr.ys[j]), sr.color, 3)
 		}
-		for _, p := range sweep {
-			dot(img, px(p.Concurrency), py(p.PerSecond[name]), 4, c)
+		for j, x := range xs {
+			dot(img, px(x), py(sr.ys[j]), 4, sr.color)
 		}
 		ly := top + 20 + 24*i
-		line(img, w-right+20, ly-4, w-right+50, ly-4, c, 3)
-		text(img, w-right+58, ly, name, black)
+		line(img, w-right+20, ly-4, w-right+50, ly-4, sr.color, 3)
+		text(img, w-right+58, ly, sr.name, black)
 	}
 
 	f, err := os.Create(path)

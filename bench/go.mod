@@ -9,4 +9,6 @@ require (
 	golang.org/x/image v0.30.0
 )
 
+require golang.org/x/sys v0.40.0 // indirect
+
 replace github.com/escher-dbai/execengine => ../

@@ -62,6 +62,7 @@ type Report struct {
 	Rounds    int          `json:"rounds"`
 	Rows      []Row        `json:"rows"`
 	Sweep     []SweepPoint `json:"sweep,omitempty"`
+	Scale     *ScaleRun    `json:"scale,omitempty"`
 }
 
 var contenders = []contender{rawExec{}, goCmd{}, engine{}}
@@ -71,10 +72,10 @@ func main() {
 		quick     = flag.Bool("quick", false, "smaller counts: a run of about a minute instead of several")
 		rounds    = flag.Int("rounds", 5, "rounds per contender and workload (medians are reported)")
 		jsonPath  = flag.String("json", "", "also write the figures as JSON to this file")
-		chartPath = flag.String("chart", "", "also draw throughput against concurrency as a PNG to this file")
+		chartPath = flag.String("chart", "", "also draw throughput against concurrency as a PNG to this file, and the scale workload's threads and heap against N to scale-threads.png and scale-heap.png beside it")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		memProf   = flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
-		only      = flag.String("only", "", "comma-separated workloads to run: seq,par,lines,capture,latency,heap,cleanup,yes,sweep (default all)")
+		only      = flag.String("only", "", "comma-separated workloads to run: seq,par,lines,capture,latency,heap,cleanup,yes,sweep,scale (default all)")
 	)
 	flag.Parse()
 	if *rounds < 1 {
@@ -88,7 +89,7 @@ func main() {
 			o.only[strings.TrimSpace(w)] = true
 		}
 	}
-	if *chartPath != "" && o.only != nil {
+	if *chartPath != "" && o.only != nil && !o.only["scale"] {
 		o.only["sweep"] = true
 	}
 	if *cpuProf != "" {
@@ -126,6 +127,10 @@ func main() {
 	}
 	if *chartPath != "" {
 		if err := drawChart(*chartPath, rep.Sweep); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: chart:", err)
+			os.Exit(1)
+		}
+		if err := drawScaleCharts(filepath.Dir(*chartPath), rep.Scale); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: chart:", err)
 			os.Exit(1)
 		}
@@ -302,6 +307,19 @@ func run(o options) (*Report, error) {
 			rep.Sweep = append(rep.Sweep, SweepPoint{Concurrency: c, PerSecond: med})
 		}
 	}
+	if o.want("scale") {
+		ns := []int{1000, 5000, 10_000}
+		if o.quick {
+			ns = ns[:2]
+		}
+		progress("N running at once (sleep), N = %v", ns)
+		r, err := scale(ns, size(2000, 1000))
+		if err != nil {
+			return nil, err
+		}
+		rep.Scale = r
+		rep.Rows = append(rep.Rows, scaleRows(r)...)
+	}
 	return rep, nil
 }
 
@@ -396,6 +414,9 @@ func printReport(w io.Writer, rep *Report) {
 				p.PerSecond["go-cmd"], p.PerSecond["engine"], p.PerSecond["engine"]/p.PerSecond["os/exec"])
 		}
 		tw.Flush()
+	}
+	if rep.Scale != nil {
+		printScale(w, rep.Scale)
 	}
 }
 
