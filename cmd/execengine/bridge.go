@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/escher-dbai/execengine"
 	"github.com/google/uuid"
@@ -100,7 +101,7 @@ func parseBridgeFlags(args []string, errOut io.Writer) (execengine.Config, bridg
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(errOut, "execengine bridge:", err)
+		printErr(errOut, "execengine bridge", err)
 		return execengine.Config{}, bridgeOptions{}, 2
 	}
 	return cfg, bridgeOptions{maxLine: *maxLine}, -1
@@ -111,10 +112,18 @@ func parseBridgeFlags(args []string, errOut io.Writer) (execengine.Config, bridg
 // execution has finished, 130 after ctx was cancelled (every execution is
 // cancelled first), 1 when out broke or in failed, 2 for bad flags. Logs go to errOut.
 //
-// The goroutine reading in ends at EOF. When ctx is cancelled first,
-// runBridge closes in if it is an io.Closer and waits for that goroutine;
-// otherwise it returns without waiting, and the goroutine ends when a read
-// from in returns (the process is about to exit anyway).
+// Every complete line it has read from in gets its reply, also when ctx
+// is cancelled: those lines are answered first, then the executions are
+// cancelled (so an execution accepted this way still gets its result).
+// After ctx is cancelled, a message that out does not take within
+// stopWriteDeadline is dropped (and counted on errOut), so a client that
+// stopped reading cannot keep the bridge from exiting.
+//
+// The goroutine reading in ends at EOF; when ctx is cancelled first it
+// ends at its next read. runBridge closes in if it is an io.Closer and
+// waits for that goroutine; otherwise it returns without waiting, as it
+// does for the goroutine writing out if that write is stuck (the process
+// is about to exit anyway).
 func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	cfg, opts, code := parseBridgeFlags(args, errOut)
 	if code >= 0 {
@@ -122,7 +131,8 @@ func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	w := &msgWriter{w: out, broken: cancel}
+	w := newMsgWriter(out, cancel)
+	defer w.close()
 	cfg.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
 		if ev.Type.IsTerminal() && ev.Result != nil {
 			// One write: nothing comes between the terminal event and the result.
@@ -134,24 +144,42 @@ func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.
 	cfg.Logger = slog.New(slog.NewTextHandler(errOut, nil))
 	eng, err := execengine.New(cfg)
 	if err != nil {
-		fmt.Fprintln(errOut, "execengine bridge:", err)
+		printErr(errOut, "execengine bridge", err)
 		return 2
 	}
 	b := &bridge{eng: eng, w: w, maxLine: opts.maxLine}
 
+	src := &stoppableReader{r: in, parked: make(chan struct{})}
 	lines := make(chan inputLine) // unbuffered: at most one line waits, memory stays bounded
-	quit := make(chan struct{})
 	var readErr error
 	var readers sync.WaitGroup
-	readers.Go(func() { readErr = readLines(in, opts.maxLine, lines, quit) })
+	readers.Go(func() { readErr = readLines(src, opts.maxLine, lines) })
 
-	// stopped ends every execution after ctx was cancelled or out broke.
+	answer := context.WithoutCancel(ctx)
+	// stopped answers the lines already read, then ends every execution;
+	// it runs after ctx was cancelled or out broke.
 	stopped := func() int {
-		close(quit)
+		w.expireAfter(stopWriteDeadline)
+		parked := src.stop()
+		for done := false; !done; {
+			select {
+			case l, ok := <-lines:
+				if ok {
+					b.handle(answer, l)
+				} else {
+					done = true
+				}
+			case <-parked: // the reader holds no complete line: nothing more comes
+				done = true
+			}
+		}
 		eng.Close()
 		if c, ok := in.(io.Closer); ok {
 			_ = c.Close()
 			readers.Wait()
+		}
+		if n := w.droppedCount(); n > 0 {
+			fmt.Fprintf(errOut, "execengine bridge: stdout was not read: dropped %d messages after the stop\n", n)
 		}
 		if errors.Is(context.Cause(ctx), errOutputBroken) {
 			fmt.Fprintln(errOut, "execengine bridge:", w.failure())
@@ -163,7 +191,9 @@ func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.
 		select {
 		case l, ok := <-lines:
 			if ok {
-				b.handle(ctx, l)
+				// A line read before a stop is answered as if none came:
+				// stopped cancels what it started.
+				b.handle(answer, l)
 				continue
 			}
 			readers.Wait()
@@ -185,15 +215,120 @@ func runBridge(ctx context.Context, args []string, in io.Reader, out, errOut io.
 	}
 }
 
-var errOutputBroken = errors.New("writing stdout failed")
+// stopWriteDeadline bounds how long, once the bridge is stopping, a
+// message waits for a client that does not read stdout.
+const stopWriteDeadline = 500 * time.Millisecond
 
-// msgWriter writes whole messages, one line each, with one Write under a
-// mutex, so lines from concurrent executions never interleave.
+var (
+	errOutputBroken = errors.New("writing stdout failed")
+	errReadStopped  = errors.New("reading stopped")
+)
+
+// stoppableReader lets the bridge stop reading stdin at a known point:
+// the complete lines it has read are still answered, nothing after.
+type stoppableReader struct {
+	r       io.Reader
+	mu      sync.Mutex
+	stopped bool
+	reading bool          // inside r.Read
+	parked  chan struct{} // closed once stopped and the reader holds no complete line
+}
+
+// stopReadGrace is how long stop waits for a read in progress: its bytes
+// may already have left the pipe, but a read that blocks longer is taken
+// as waiting for input that came after the stop.
+const stopReadGrace = 100 * time.Millisecond
+
+// Read is called by bufio only when no complete line is buffered, so the
+// reader holds no line while it is inside.
+func (s *stoppableReader) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	if s.stopped {
+		s.park()
+		s.mu.Unlock()
+		return 0, errReadStopped
+	}
+	s.reading = true
+	s.mu.Unlock()
+	n, err := s.r.Read(p)
+	s.mu.Lock()
+	s.reading = false
+	s.mu.Unlock()
+	return n, err
+}
+
+// stop returns a channel closed once the reader will send no more lines.
+func (s *stoppableReader) stop() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.reading {
+		time.AfterFunc(stopReadGrace, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.reading { // still the read that was in progress at the stop
+				s.park()
+			}
+		})
+	}
+	return s.parked
+}
+
+func (s *stoppableReader) park() {
+	select {
+	case <-s.parked:
+	default:
+		close(s.parked)
+	}
+}
+
+// msgWriter writes whole messages, one line each, in the order they are
+// sent: one goroutine does every Write, so lines from concurrent
+// executions never interleave. A sender waits for its write (back-pressure
+// on the executions), until expireAfter's deadline has passed: from then
+// on a message that cannot be written at once is dropped.
 type msgWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	err    error
-	broken context.CancelCauseFunc
+	mu      sync.Mutex
+	err     error
+	broken  context.CancelCauseFunc
+	writes  chan []byte // to the writing goroutine
+	written chan error  // its result for each write
+	busy    bool        // a write was handed over and its result not yet taken
+	since   time.Time   // when the write in progress was handed over
+	expired chan struct{}
+	expire  sync.Once
+	dropped int
+	done    chan struct{} // the writing goroutine ended
+}
+
+func newMsgWriter(out io.Writer, broken context.CancelCauseFunc) *msgWriter {
+	w := &msgWriter{broken: broken, writes: make(chan []byte), written: make(chan error, 1),
+		expired: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for b := range w.writes {
+			_, err := out.Write(b)
+			w.written <- err
+		}
+	}()
+	return w
+}
+
+// expireAfter starts the deadline after which undeliverable messages are dropped.
+func (w *msgWriter) expireAfter(d time.Duration) {
+	w.expire.Do(func() { time.AfterFunc(d, func() { close(w.expired) }) })
+}
+
+// close ends the writing goroutine and waits for it, unless its write is
+// stuck after the deadline.
+func (w *msgWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.writes)
+	if w.busy && !w.wait() {
+		return // a client that does not read: leave the goroutine to the exit
+	}
+	<-w.done
 }
 
 func marshalLine(v any) []byte {
@@ -229,16 +364,80 @@ func (w *msgWriter) writeLocked(b []byte) {
 	if w.err != nil {
 		return
 	}
-	if _, err := w.w.Write(b); err != nil {
-		w.err = fmt.Errorf("%w: %v", errOutputBroken, err)
-		w.broken(errOutputBroken)
+	if w.busy && !w.wait() { // the last write is still stuck
+		w.dropped++
+		return
 	}
+	if w.err != nil {
+		return
+	}
+	w.writes <- b
+	w.busy, w.since = true, time.Now()
+	if !w.wait() {
+		w.dropped++ // given up on: the client may never read it
+	}
+}
+
+// wait waits for the write in progress; w.mu is held. Before the stop
+// deadline it waits as long as it takes, or until the deadline. After it,
+// a write may take stopWriteDeadline from its start before the client
+// counts as not reading. It reports whether the write ended.
+func (w *msgWriter) wait() bool {
+	select {
+	case err := <-w.written:
+		w.busy = false
+		w.fail(err)
+		return true
+	default:
+	}
+	var timeout <-chan time.Time
+	select {
+	case <-w.expired:
+		t := time.NewTimer(time.Until(w.since.Add(stopWriteDeadline)))
+		defer t.Stop()
+		timeout = t.C
+	default:
+	}
+	select {
+	case err := <-w.written:
+		w.busy = false
+		w.fail(err)
+		return true
+	case <-w.expired:
+		if timeout == nil {
+			return false // the deadline came while this write waited
+		}
+		select {
+		case err := <-w.written:
+			w.busy = false
+			w.fail(err)
+			return true
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+// fail records a write error; w.mu is held.
+func (w *msgWriter) fail(err error) bool {
+	if err == nil {
+		return false
+	}
+	w.err = fmt.Errorf("%w: %v", errOutputBroken, err)
+	w.broken(errOutputBroken)
+	return true
 }
 
 func (w *msgWriter) failure() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.err
+}
+
+func (w *msgWriter) droppedCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
 }
 
 // Outgoing messages.
@@ -284,20 +483,19 @@ type inputLine struct {
 	tooLong bool  // data was discarded
 }
 
-// readLines sends each line of r to lines and closes lines at EOF. A line
-// longer than maxLine is read to its end but not kept.
-func readLines(r io.Reader, maxLine int, lines chan<- inputLine, quit <-chan struct{}) error {
+// readLines sends each line of r to lines and closes lines at EOF or
+// once r is stopped. A line longer than maxLine is read to its end but not kept.
+func readLines(r io.Reader, maxLine int, lines chan<- inputLine) error {
 	defer close(lines)
 	br := bufio.NewReaderSize(r, 64<<10)
 	for n := int64(1); ; n++ {
 		l, err := readCapped(br, maxLine)
+		if errors.Is(err, errReadStopped) {
+			return nil // a line not complete when the bridge stopped: not read
+		}
 		if err == nil || l.size > 0 {
 			l.n = n
-			select {
-			case lines <- l:
-			case <-quit:
-				return nil
-			}
+			lines <- l
 		}
 		if errors.Is(err, io.EOF) {
 			return nil

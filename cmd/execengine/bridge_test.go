@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -670,4 +671,105 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Every line the bridge has read gets its reply when the context is
+// cancelled right after it: the lines are answered, then cancelled.
+func TestBridgeCancelAnswersReadLines(t *testing.T) {
+	t.Parallel()
+	h := startBridge(t, "--concurrency", "2", "--queue", "100", "--grace", "1s")
+	const n = 30
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+		h.sendJSON(request(ids[i], "sleep 30")) // returns once the bridge has read the line
+	}
+	h.cancel()
+	if code := h.waitExit(10 * time.Second); code != 130 {
+		t.Errorf("exit code %d, want 130", code)
+	}
+	msgs := h.c.snapshot()
+	rs := results(t, msgs)
+	for i, id := range ids {
+		m, ok := reply(msgs, int64(i+1))
+		if !ok || m.Type != "accepted" || m.ID != id {
+			t.Errorf("line %d: reply %+v (%v), want accepted %s", i+1, m, ok, id)
+			continue
+		}
+		if r := rs[id]; len(r) != 1 || r[0].Status != execengine.StatusCancelled || !errors.Is(r[0].Err(), execengine.ErrClosed) {
+			t.Errorf("line %d: results %+v, want one cancelled by close", i+1, r)
+		}
+	}
+}
+
+// SIGTERM while the client does not read stdout: the bridge drops what it
+// cannot deliver, says so, stops every process and exits 130 within about
+// the grace period plus a second instead of hanging.
+func TestBridgeProcessSIGTERMUnreadStdout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cmd := exec.Command(bridgeBinary(t), "bridge", "--grace", "1s")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe() // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	var lines string
+	for i := range 3 {
+		pidFile := filepath.Join(dir, fmt.Sprint(i))
+		lines += mustJSON(t, request("", "echo $$ > "+pidFile+".tmp; mv "+pidFile+".tmp "+pidFile+"; exec yes")) + "\n"
+	}
+	if _, err := io.WriteString(in, lines); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for i := range 3 {
+		var data []byte
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if data, err = os.ReadFile(filepath.Join(dir, fmt.Sprint(i))); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("execution %d did not start: %v", i, err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		pids = append(pids, pid)
+	}
+	time.Sleep(200 * time.Millisecond) // yes fills the pipe: every execution blocks on the writer
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the bridge ignored SIGTERM for 10s while its stdout was not read; stderr:\n%s", stderr.String())
+	}
+	took := time.Since(start)
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d, want 130; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "execengine bridge: stdout was not read: dropped ") {
+		t.Errorf("stderr does not say messages were dropped:\n%s", stderr.String())
+	}
+	t.Logf("exited %v after SIGTERM (grace 1s)", took.Round(time.Millisecond))
+	for _, pid := range pids {
+		waitGone(t, pid, pid)
+	}
 }

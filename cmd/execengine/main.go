@@ -10,7 +10,8 @@
 // 130 when cancelled (Ctrl-C), 127 when the command could not start.
 //
 // bridge serves a JSON-lines protocol on stdin/stdout for programs in other
-// languages; see runBridge and README.md.
+// languages; see "execengine bridge -h" and the README's "JSON-lines bridge
+// protocol" section.
 package main
 
 import (
@@ -22,12 +23,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/escher-dbai/execengine"
 )
+
+// stdinSource is what --stdin reads.
+var stdinSource io.Reader = os.Stdin
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -36,9 +41,7 @@ func main() {
 const usage = `usage:
   execengine run [flags] -- <program> [args...]
   execengine run [flags] --shell '<command string>'
-  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)
-
-run flags:`
+  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -82,8 +85,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	grace := fs.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL when stopping the command")
 	dir := fs.String("dir", "", "working directory")
 	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
+	withStdin := fs.Bool("stdin", false, "read all of this program's stdin (to EOF) before starting, and feed it to the command")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, usage+"\n\nrun flags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -128,16 +132,26 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	})
 	engine, err := execengine.New(cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "execengine:", err)
+		printErr(stderr, "execengine", err)
 		return 2
 	}
 	defer engine.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	id, err := engine.Execute(ctx, execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir})
+	req := execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir}
+	if *withStdin {
+		// Request.Stdin is a string: the whole input is read first, unbounded.
+		in, err := io.ReadAll(stdinSource)
+		if err != nil {
+			printErr(stderr, "execengine: reading stdin", err)
+			return 2
+		}
+		req.Stdin = string(in)
+	}
+	id, err := engine.Execute(ctx, req)
 	if err != nil {
-		fmt.Fprintln(stderr, "execengine:", err)
+		printErr(stderr, "execengine", err)
 		return 2
 	}
 	go func() {
@@ -146,14 +160,14 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}()
 	res, err := engine.Wait(context.Background(), id)
 	if err != nil {
-		fmt.Fprintln(stderr, "execengine:", err)
+		printErr(stderr, "execengine", err)
 		return 1
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			fmt.Fprintln(stderr, "execengine:", err)
+			printErr(stderr, "execengine", err)
 			return 1
 		}
 	} else {
@@ -186,7 +200,7 @@ func exitCode(r execengine.Result) int {
 	case r.ErrorCode == execengine.CodeSpawnFailed:
 		return 127
 	case r.Signal != "":
-		if n, ok := signalNumbers[r.Signal]; ok {
+		if n, ok := signalNumber(r.Signal); ok {
 			return 128 + n
 		}
 		return 1
@@ -198,8 +212,8 @@ func exitCode(r execengine.Result) int {
 	return 0
 }
 
-var signalNumbers = map[string]int{
-	"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6, "SIGBUS": 7,
-	"SIGFPE": 8, "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13,
-	"SIGALRM": 14, "SIGTERM": 15,
+// printErr prints err after prefix once: the library's errors already
+// start with "execengine: ".
+func printErr(w io.Writer, prefix string, err error) {
+	fmt.Fprintf(w, "%s: %s\n", prefix, strings.TrimPrefix(err.Error(), "execengine: "))
 }

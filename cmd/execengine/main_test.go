@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,4 +115,68 @@ func alive(pid int) bool {
 	}
 	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
 	return len(f) > 0 && f[0] != "Z"
+}
+
+// Every signal maps to 128 + its own number on this system, including the
+// ones with no name in the library ("SIG40").
+func TestRunSignalExitCodes(t *testing.T) {
+	t.Parallel()
+	sigs := []syscall.Signal{syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGSYS, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGKILL}
+	if runtime.GOOS == "linux" {
+		sigs = append(sigs, 34, 40, 64) // real-time signals
+	}
+	for _, sig := range sigs {
+		t.Run(fmt.Sprint(int(sig)), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"run", "--", "sh", "-c", fmt.Sprintf("ulimit -c 0; kill -%d $$", int(sig))}, &stdout, &stderr)
+			if code != 128+int(sig) {
+				t.Errorf("signal %d (%v): exit code %d, want %d; stderr %q", int(sig), sig, code, 128+int(sig), stderr.String())
+			}
+		})
+	}
+	for name, want := range map[string]int{"SIGXCPU": int(syscall.SIGXCPU), "SIGSYS": int(syscall.SIGSYS), "SIG34": 34, "SIGUSR1": int(syscall.SIGUSR1)} {
+		if n, ok := signalNumber(name); !ok || n != want {
+			t.Errorf("signalNumber(%q) = %d, %v; want %d", name, n, ok, want)
+		}
+	}
+	for _, name := range []string{"", "SIG", "SIGNOPE", "SIG-3", "USR1"} {
+		if n, ok := signalNumber(name); ok {
+			t.Errorf("signalNumber(%q) = %d, want not ok", name, n)
+		}
+	}
+}
+
+// Usage and error messages: no empty flag header, the prefix printed once.
+func TestRunMessages(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 2, run(nil, &stdout, &stderr))
+	assert.Equal(t, usage+"\n", stderr.String(), "no run flags header without the flags")
+	assert.NotContains(t, stderr.String(), "run flags:")
+
+	stderr.Reset()
+	assert.Equal(t, 2, run([]string{"run"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "run flags:\n  -dir string")
+
+	stderr.Reset()
+	assert.Equal(t, 2, run([]string{"run", "--dir", "/no/such/dir", "--", "true"}, &stdout, &stderr))
+	assert.True(t, strings.HasPrefix(stderr.String(), "execengine: invalid request"), stderr.String())
+	assert.NotContains(t, stderr.String(), "execengine: execengine:")
+
+	stderr.Reset()
+	assert.Equal(t, 2, runBridge(context.Background(), []string{"--concurrency", "0"}, strings.NewReader(""), io.Discard, &stderr))
+	assert.Equal(t, "execengine bridge: invalid config: MaxConcurrentExecutions must be positive, got 0\n", stderr.String())
+}
+
+// --stdin feeds this program's stdin to the command.
+func TestRunStdin(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--stdin", "--", "cat")
+	cmd.Stdin = strings.NewReader("x\ny\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	assert.Equal(t, "x\ny\n", stdout.String())
 }
