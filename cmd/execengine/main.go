@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -137,8 +138,14 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	defer engine.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// SIGINT, SIGTERM and SIGHUP (the terminal closed) stop the command's
+	// session, then run exits 128+N. After the first one the default
+	// action returns: a second one kills run at once.
+	sigs := make(chan os.Signal, 1)
+	stopSignals := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+	signal.Notify(sigs, stopSignals...)
+	defer signal.Stop(sigs)
+	ctx := context.Background()
 	req := execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir}
 	if *withStdin {
 		// Request.Stdin is a string: the whole input is read first, unbounded.
@@ -154,11 +161,21 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		printErr(stderr, "execengine", err)
 		return 2
 	}
+	var received atomic.Int32 // the signal that stopped the command, 0 if none
+	watcherDone, watcherStop := make(chan struct{}), make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		_ = engine.Cancel(id) // Ctrl-C: stop the whole process group cleanly
+		defer close(watcherDone)
+		select {
+		case sig := <-sigs:
+			received.Store(int32(sig.(syscall.Signal)))
+			signal.Reset(stopSignals...)
+			_ = engine.Cancel(id) // stop the whole session cleanly
+		case <-watcherStop:
+		}
 	}()
 	res, err := engine.Wait(context.Background(), id)
+	close(watcherStop)
+	<-watcherDone
 	if err != nil {
 		printErr(stderr, "execengine", err)
 		return 1
@@ -172,6 +189,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		fmt.Fprintln(stderr, summary(res))
+	}
+	if n := received.Load(); n != 0 && res.Status == execengine.StatusCancelled {
+		return 128 + int(n)
 	}
 	return exitCode(res)
 }

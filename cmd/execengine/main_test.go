@@ -180,3 +180,39 @@ func TestRunStdin(t *testing.T) {
 	require.NoError(t, cmd.Run(), stderr.String())
 	assert.Equal(t, "x\ny\n", stdout.String())
 }
+
+// SIGHUP (the terminal closed) and SIGTERM stop the command's whole
+// session, then run exits 128+N.
+func TestRunStopSignals(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--grace", "1s", "--shell",
+				"sleep 77 & echo $! > "+pidFile+"; echo ready; wait")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			buf := make([]byte, 6)
+			_, err = io.ReadFull(out, buf)
+			require.NoError(t, err)
+			data, err := os.ReadFile(pidFile)
+			require.NoError(t, err)
+			var sleepPID int
+			_, err = fmt.Sscan(strings.TrimSpace(string(data)), &sleepPID)
+			require.NoError(t, err)
+
+			require.NoError(t, cmd.Process.Signal(sig))
+			err = cmd.Wait()
+			var exitErr *exec.ExitError
+			require.ErrorAs(t, err, &exitErr, stderr.String())
+			assert.Equal(t, 128+int(sig), exitErr.ExitCode(), stderr.String())
+			assert.Contains(t, stderr.String(), "execengine: cancelled")
+			assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was stopped")
+		})
+	}
+}
