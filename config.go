@@ -3,6 +3,7 @@ package execengine
 import (
 	"fmt"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 )
@@ -45,6 +46,13 @@ type Config struct {
 	KillGracePeriod         time.Duration           // SIGTERM to the group, then SIGKILL after this; default 5s
 	EventHandler            EventHandler            // nil: no events
 	Logger                  *slog.Logger            // nil: slog.Default()
+	// Secrets are masked as Redacted in every execution; each at least
+	// MinSecretLen bytes. See the README's Secrets section.
+	Secrets []string
+	// SecretEnvPatterns: the values of Request.Env entries whose names match
+	// one of these (path.Match, case-insensitive) are secrets too. nil:
+	// DefaultSecretEnvPatterns; empty non-nil: none.
+	SecretEnvPatterns []string
 }
 
 // DefaultConfig returns the defaults of the Rust crate's implementation,
@@ -106,6 +114,14 @@ func (c Config) Validate() error {
 	}
 	if c.KillGracePeriod < 0 {
 		bad("KillGracePeriod must not be negative, got %v", c.KillGracePeriod)
+	}
+	if err := checkSecrets("Secrets", c.Secrets); err != nil {
+		bad("%v", err)
+	}
+	for _, p := range c.SecretEnvPatterns {
+		if _, err := path.Match(p, ""); err != nil {
+			bad("SecretEnvPatterns: %q: %v", p, err)
+		}
 	}
 	if len(errs) == 0 {
 		return nil

@@ -45,8 +45,9 @@ import (
 
 // Engine runs executions. Create one with [New]; stop it with Close or Shutdown.
 type Engine struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	secrets *matcher // Config.Secrets; nil: none
 
 	// execs maps uuid.UUID to *execution. It is read without mu, so that
 	// Status, Wait and Result never wait for Execute or a cleanup pass;
@@ -92,6 +93,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
+	e.secrets = newMatcher(cfg.Secrets)
 	if cfg.EnableAutoCleanup {
 		e.wg.Go(e.cleanupLoop)
 	}
@@ -114,11 +116,17 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	if req.ID == uuid.Nil {
 		req.ID = uuid.New()
 	}
-	p, err := e.prepare(&req)
+	secrets, err := e.secretsFor(&req)
 	if err != nil {
 		return uuid.Nil, err
 	}
+	p, err := e.prepare(&req)
+	if err != nil {
+		return uuid.Nil, secrets.matcher().maskError(err)
+	}
+	p.desc = secrets.matcher().maskString(p.desc)
 	x := newExecution(e, req.ID, p, req.EventHandler)
+	x.secrets = secrets
 
 	e.mu.Lock()
 	switch {
@@ -163,6 +171,7 @@ func (e *Engine) start(x *execution) {
 // handler that sees the terminal event finds the execution terminal for
 // every call (Remove works, its slot is free, Wait returns).
 func (e *Engine) finish(x *execution, res *Result, slot bool) {
+	res.Error = x.secrets.matcher().maskString(res.Error)
 	res.CompletedAt = time.Now()
 	if !res.StartedAt.IsZero() {
 		res.Duration = res.CompletedAt.Sub(res.StartedAt)

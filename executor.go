@@ -62,7 +62,8 @@ type execution struct {
 	// tempFiles: spill files made in the OS temp dir, deleted when the
 	// execution leaves memory (those in LogDir are kept).
 	tempFiles []string
-	result    *Result // set once terminal
+	result    *Result    // set once terminal
+	secrets   *secretSet // what is masked in its output; nil in some tests
 
 	handler EventHandler // the request's own, besides Config.EventHandler; may be nil
 

@@ -196,13 +196,14 @@ type requestJSON struct {
 	Stdin         string            `json:"stdin,omitempty"`
 	OutputLogPath *string           `json:"output_log_path"`
 	Metadata      Metadata          `json:"metadata"`
+	Secrets       []string          `json:"secrets,omitempty"`
 }
 
 // MarshalJSON writes the Rust ExecutionRequest shape (timeout_ms null when
 // Timeout is 0); "stdin" is added only when set.
 func (r Request) MarshalJSON() ([]byte, error) {
 	j := requestJSON{ID: r.ID, Env: r.Env, WorkingDir: optString(r.WorkingDir), Stdin: r.Stdin,
-		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata}
+		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata, Secrets: r.Secrets}
 	if j.Env == nil {
 		j.Env = map[string]string{}
 	}
@@ -238,7 +239,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*r = Request{ID: j.ID, Command: cmd, Env: nilIfEmpty(j.Env), WorkingDir: derefString(j.WorkingDir),
-		Stdin: j.Stdin, OutputLogPath: derefString(j.OutputLogPath), Metadata: j.Metadata}
+		Stdin: j.Stdin, OutputLogPath: derefString(j.OutputLogPath), Metadata: j.Metadata, Secrets: j.Secrets}
 	if j.TimeoutMS != nil {
 		r.Timeout = time.Duration(*j.TimeoutMS) * time.Millisecond
 	}

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Redacted replaces every stretch of output that is (part of) a secret.
@@ -169,7 +173,13 @@ type matcher struct {
 	edges     []edge
 	maxLen    int
 	needles   []string
+	// The prefilter: a bitset of hashed 4-byte grams of the needles, and
+	// the sampling step (0: no prefilter).
+	grams      []uint64
+	sampleStep int
 }
+
+const gramBits = 20 // 128 KiB of bitset: few false hits
 
 type edge struct {
 	b  byte
@@ -213,6 +223,20 @@ func newMatcher(secrets []string) *matcher {
 		return nil
 	}
 	m := &matcher{needles: all}
+	minLen := len(all[0])
+	for _, n := range all {
+		minLen = min(minLen, len(n))
+	}
+	if minLen >= 6 {
+		m.sampleStep = minLen - 3
+		m.grams = make([]uint64, 1<<gramBits/64)
+		for _, n := range all {
+			for i := 0; i+4 <= len(n); i++ {
+				h := (binary.LittleEndian.Uint32([]byte(n[i:])) * 0x9E3779B1) >> (32 - gramBits)
+				m.grams[h>>6] |= 1 << (h & 63)
+			}
+		}
+	}
 	// Byte classes: each byte used by a needle has its own, the rest share 0.
 	ncls := 1
 	for _, n := range all {
@@ -424,7 +448,9 @@ func (r *redactor) Write(p []byte) []byte {
 // Flush releases everything held: the end of the stream.
 func (r *redactor) Flush() []byte {
 	r.refresh()
-	return r.release(true)
+	out := r.release(true)
+	r.st = 0 // anything written after starts afresh
+	return out
 }
 
 // refresh follows the secret set: with new needles, what is held is
@@ -456,23 +482,63 @@ func (r *redactor) refresh() {
 }
 
 // scan runs p through the automaton, recording matches; r.pos is the
-// position of p[0].
+// position of p[0]. In a long piece only the parts near a sampled 4-byte
+// gram that occurs in some needle are run: every needle is at least
+// m.minLen long, so an occurrence inside p holds one of the grams sampled
+// every minLen-3 bytes. The first and last maxLen bytes are always run, so
+// a match across the piece's start is found and the state at its end is
+// exact.
 func (r *redactor) scan(p []byte) {
 	m := r.m
 	if m == nil {
 		return
 	}
+	ml := m.maxLen
+	if m.sampleStep == 0 || len(p) < 4*ml+256 {
+		r.run(p, 0)
+		return
+	}
+	r.run(p[:ml], 0)
+	next := ml // p[:next] is done
+	grams := m.grams
+	for i := 0; i+4 <= len(p); i += m.sampleStep {
+		h := (binary.LittleEndian.Uint32(p[i:]) * 0x9E3779B1) >> (32 - gramBits)
+		if grams[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		a, b := max(i+4-ml, next), min(i+ml, len(p))
+		if a >= b {
+			continue
+		}
+		if a > next {
+			r.st = 0 // nothing that ends after a started before it
+		}
+		r.run(p[a:b], a)
+		next = b
+	}
+	if a := max(len(p)-ml, next); a < len(p) {
+		if a > next {
+			r.st = 0
+		}
+		r.run(p[a:], a)
+	}
+}
+
+// run runs q, at offset off of the piece, through the automaton.
+func (r *redactor) run(q []byte, off int) {
+	m := r.m
 	tab, cls, hot, dense := m.tab, &m.cls, m.hot, m.denseEnd
 	st := r.st
-	for i := 0; i < len(p); i++ {
+	at := r.pos + int64(off)
+	for i := 0; i < len(q); i++ {
 		if st < dense {
-			st = tab[st+uint32(cls[p[i]])]
+			st = tab[st+uint32(cls[q[i]])]
 		} else {
-			st = m.step(st, p[i])
+			st = m.step(st, q[i])
 		}
 		if st >= hot {
 			if l := m.match[m.node(st)]; l > 0 {
-				end := r.pos + int64(i) + 1
+				end := at + int64(i) + 1
 				r.addSpan(end-int64(l), end)
 			}
 		}
@@ -593,4 +659,132 @@ func (m *matcher) maskError(err error) error {
 		return &maskedError{msg, err}
 	}
 	return err
+}
+
+// secretsFor collects what is masked in req's execution: Config.Secrets,
+// req.Secrets and the values of req.Env entries whose names match
+// Config.SecretEnvPatterns. A secret that is too short is refused, named by
+// its position or env var name, never by its value.
+func (e *Engine) secretsFor(req *Request) (*secretSet, error) {
+	if err := checkSecrets("Request.Secrets", req.Secrets); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	own := slices.Clone(req.Secrets)
+	patterns := e.cfg.SecretEnvPatterns
+	if patterns == nil {
+		patterns = DefaultSecretEnvPatterns()
+	}
+	names := make([]string, 0, len(req.Env))
+	for k, v := range req.Env {
+		if v != "" && secretEnvMatch(patterns, k) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if v := req.Env[k]; len(v) < MinSecretLen {
+			return nil, fmt.Errorf("%w: Env[%q] matches SecretEnvPatterns but is %d bytes; a secret needs at least %d",
+				ErrInvalidRequest, k, len(v), MinSecretLen)
+		}
+		own = append(own, req.Env[k])
+	}
+	if len(own) == 0 {
+		return newSecretSet(e.cfg.Secrets, e.secrets), nil
+	}
+	all := append(slices.Clone(e.cfg.Secrets), own...)
+	return newSecretSet(all, newMatcher(all)), nil
+}
+
+// AddSecrets masks more values in a running execution from now on: in the
+// output it has not yet released (bytes that may begin a secret are held
+// back, so a secret being printed as AddSecrets returns is masked), its
+// log and spill files, and the error of its final Result. Output already
+// delivered is not changed. For a pending execution they apply from its
+// start; for a terminal one AddSecrets does nothing. It returns
+// [ErrNotFound] for an unknown id, and an error matching
+// [ErrInvalidRequest] for a secret shorter than [MinSecretLen].
+func (e *Engine) AddSecrets(id uuid.UUID, secrets ...string) error {
+	x, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	if err := checkSecrets("AddSecrets secrets", secrets); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if len(secrets) > 0 && x.secrets != nil {
+		x.secrets.add(secrets)
+	}
+	return nil
+}
+
+// streamRedactor sits between a pipe and the stream: it reads raw bytes,
+// masks them and hands the result on, so the limit, stored output, line
+// splitting, events, logs and spill files all see masked bytes only.
+type streamRedactor struct {
+	r    *redactor
+	raw  *[blockSize]byte
+	pend []byte // masked bytes not yet handed on
+}
+
+// read is r.Read, through the redactor once the execution has secrets.
+// Without any, the pipe is read straight into the stream's block.
+func (s *stream) read(r *os.File, p []byte) (int, error) {
+	if s.red != nil {
+		return s.red.read(r.Read, p)
+	}
+	n, err := r.Read(p)
+	return s.late(p, n, err)
+}
+
+// readNow is readNow, through the redactor once the execution has secrets.
+func (s *stream) readNow(r *os.File, p []byte) (int, error) {
+	if s.red != nil {
+		return s.red.read(func(b []byte) (int, error) { return readNow(r, b) }, p)
+	}
+	n, err := readNow(r, p)
+	return s.late(p, n, err)
+}
+
+// late starts redacting when secrets were added (AddSecrets) while the
+// stream had none; the bytes just read are masked before anyone sees them.
+func (s *stream) late(p []byte, n int, err error) (int, error) {
+	if s.x.secrets.matcher() == nil {
+		return n, err
+	}
+	s.red = &streamRedactor{r: newRedactor(s.x.secrets), raw: blockPool.Get().(*[blockSize]byte)}
+	s.red.take(p, n, err)
+	if len(s.red.pend) == 0 {
+		return 0, err
+	}
+	return s.red.serve(p), nil
+}
+
+// take masks what a read returned. It flushes the redactor at the end of
+// the input: end of file, or any error but a read deadline (after which
+// the stream goes on with readNow).
+func (sr *streamRedactor) take(b []byte, n int, err error) {
+	if n > 0 {
+		sr.pend = append(sr.pend, sr.r.Write(b[:n])...)
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 && err == nil {
+		sr.pend = append(sr.pend, sr.r.Flush()...)
+	}
+}
+
+// read fills p with masked bytes, reading the pipe when none are pending.
+func (sr *streamRedactor) read(readRaw func([]byte) (int, error), p []byte) (int, error) {
+	for len(sr.pend) == 0 {
+		n, err := readRaw(sr.raw[:])
+		sr.take(sr.raw[:], n, err)
+		if len(sr.pend) == 0 && (err != nil || n == 0) {
+			return 0, err
+		}
+	}
+	return sr.serve(p), nil
+}
+
+func (sr *streamRedactor) serve(p []byte) int {
+	k := copy(p, sr.pend)
+	sr.pend = sr.pend[:copy(sr.pend, sr.pend[k:])]
+	return k
 }

@@ -369,3 +369,49 @@ func BenchmarkNewMatcher(b *testing.B) {
 		newMatcher(s)
 	}
 }
+
+// TestRedactPrefilter: long writes take the sampled-gram path; the result
+// must still equal the reference, for needles across every sampling phase.
+func TestRedactPrefilter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	alphabet := []byte("abcdefgh\n=+/%")
+	word := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return b
+	}
+	for iter := range 200 {
+		var secrets []string
+		for range 1 + rng.IntN(20) {
+			secrets = append(secrets, string(word(MinSecretLen+rng.IntN(30))))
+		}
+		m := newMatcher(secrets)
+		var text []byte
+		for len(text) < 20000 {
+			if rng.IntN(4) == 0 {
+				n := m.needles[rng.IntN(len(m.needles))]
+				if rng.IntN(3) == 0 {
+					n = n[:rng.IntN(len(n))] // a near miss
+				}
+				text = append(text, n...)
+			} else {
+				text = append(text, word(rng.IntN(300))...)
+			}
+		}
+		got := streamed(m, text, nil)
+		r := &redactor{m: m}
+		var chunked []byte
+		for i := 0; i < len(text); {
+			n := min(len(text)-i, 1+rng.IntN(8000))
+			chunked = append(chunked, r.Write(text[i:i+n])...)
+			i += n
+		}
+		chunked = append(chunked, r.Flush()...)
+		want := referenceMask(m.needles, text)
+		if !bytes.Equal(got, want) || !bytes.Equal(chunked, want) {
+			t.Fatalf("iteration %d: prefiltered output differs from the reference", iter)
+		}
+	}
+}

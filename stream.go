@@ -67,7 +67,9 @@ type stream struct {
 	over     bool
 	filePath string
 
-	file *os.File // StreamToFile spill; reader goroutine only
+	file *os.File        // StreamToFile spill; reader goroutine only
+	red  *streamRedactor // masks secrets before anything else sees the bytes; nil: none yet
+
 }
 
 // blockPool recycles read blocks between executions: a spawn-heavy load
@@ -88,7 +90,7 @@ func (s *stream) drain(r *os.File) {
 		var m int
 		var err error
 		if !deadline {
-			m, err = r.Read(p)
+			m, err = s.read(r, p)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if !settling {
 					s.x.noteDrainTimeout()
@@ -110,7 +112,7 @@ func (s *stream) drain(r *os.File) {
 				s.incomplete = true
 				break
 			}
-			m, err = readNow(r, p)
+			m, err = s.readNow(r, p)
 			late += m
 			if m == 0 {
 				s.incomplete = err != nil // nil: end of file

@@ -102,6 +102,7 @@ type Request struct {
 	Timeout       time.Duration     // 0: Config.DefaultTimeout; above Config.MaxTimeout is rejected
 	Stdin         string            // fed to the child's stdin; empty: stdin is /dev/null
 	OutputLogPath string            // also write this execution's output lines to this file (a regular file)
+	Secrets       []string          // masked as Redacted in everything that leaves the engine; each at least MinSecretLen bytes
 	Metadata      Metadata
 	// EventHandler receives this execution's events, besides
 	// Config.EventHandler (after it, with the same Seq). Not serialised.

@@ -126,9 +126,11 @@ func main() {
 		}
 	}
 	if *chartPath != "" {
-		if err := drawChart(*chartPath, rep.Sweep); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: chart:", err)
-			os.Exit(1)
+		if len(rep.Sweep) > 0 {
+			if err := drawChart(*chartPath, rep.Sweep); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: chart:", err)
+				os.Exit(1)
+			}
 		}
 		if err := drawScaleCharts(filepath.Dir(*chartPath), rep.Scale); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: chart:", err)
