@@ -2,9 +2,9 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 GO ?= go
 
-.PHONY: test fmt-check vet staticcheck unit bench test-cross natsexec
+.PHONY: test fmt-check vet staticcheck unit bench test-cross test-windows natsexec
 
-test: fmt-check vet staticcheck unit test-cross natsexec
+test: fmt-check vet staticcheck unit test-cross test-windows natsexec
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -23,6 +23,10 @@ unit:
 # go build, go vet, staticcheck and go test -c for every platform we ship on.
 test-cross:
 	GO=$(GO) .ci/test-cross
+
+# The library's tests for windows/amd64, run under Wine (installed if missing).
+test-windows:
+	GO=$(GO) .ci/test-windows
 
 # The comparison with raw os/exec and go-cmd (its own module in bench/, so
 # go-cmd never becomes a dependency of the library). Prints the table and

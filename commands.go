@@ -80,10 +80,10 @@ func (e *Engine) prepare(req *Request) (*plan, error) {
 		}
 		keys = append(keys, k)
 	}
-	if path, ok := req.Env["PATH"]; ok && !strings.ContainsRune(argv[0], filepath.Separator) {
+	if path, ok := requestPath(req.Env); ok && !strings.ContainsAny(argv[0], pathSeparators) {
 		// exec.Command looks a bare name up in this process's PATH; a PATH
 		// the request sets comes first (a virtualenv, a tools dir).
-		if found, ok := lookPathIn(argv[0], path); ok {
+		if found, ok := lookPathIn(argv[0], path, req.Env); ok {
 			p.argv[0] = found
 		}
 	}
@@ -133,11 +133,7 @@ func commandArgv(cmd Command, dir string) (argv, env []string, err error) {
 		if strings.TrimSpace(c.Command) == "" {
 			return nil, nil, invalid("shell command %q is empty", c.Command)
 		}
-		shell := c.Shell
-		if shell == "" {
-			shell = "bash"
-		}
-		return []string{shell, "-c", c.Command}, nil, nil
+		return shellArgv(c.Shell, c.Command), nil, nil
 	case Exec:
 		if c.Program == "" {
 			return nil, nil, invalid("exec program is empty (args %q)", c.Args)
@@ -152,6 +148,27 @@ func commandArgv(cmd Command, dir string) (argv, env []string, err error) {
 		return awsArgs(c), []string{"AWS_PAGER="}, nil
 	}
 	return nil, nil, invalid("command is %#v, want a Shell, Exec, Script or AWSCLI", cmd)
+}
+
+// shellArgv runs command with shell ("" is the platform's default) in the
+// syntax the shell's name calls for; the same rule on every platform.
+func shellArgv(shell, command string) []string {
+	if shell == "" {
+		shell = defaultShell
+	}
+	switch shellName(shell) {
+	case "cmd":
+		return []string{shell, "/d", "/s", "/c", command}
+	case "powershell", "pwsh":
+		return []string{shell, "-NoProfile", "-NonInteractive", "-Command", command}
+	}
+	return []string{shell, "-c", command}
+}
+
+// shellName is a shell's program name: no directory, no .exe, lower case.
+func shellName(shell string) string {
+	name := strings.ToLower(shell[strings.LastIndexAny(shell, `/\`)+1:])
+	return strings.TrimSuffix(name, ".exe")
 }
 
 func scriptArgv(c Script, dir string) (argv, env []string, err error) {
@@ -173,6 +190,9 @@ func scriptArgv(c Script, dir string) (argv, env []string, err error) {
 	if fi.IsDir() {
 		return nil, nil, invalid("script %q is a directory", path)
 	}
+	if argv := platformScript(path); argv != nil && c.Interpreter == "" {
+		return argv, nil, nil
+	}
 	switch {
 	case c.Interpreter != "":
 		return []string{c.Interpreter, path}, nil, nil
@@ -191,20 +211,6 @@ func awsArgs(c AWSCLI) []string {
 		argv = append(argv, "--region", c.Region)
 	}
 	return argv
-}
-
-// lookPathIn finds an executable named file in the directories of path.
-func lookPathIn(file, path string) (string, bool) {
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" || !filepath.IsAbs(dir) {
-			continue // like exec.LookPath, never the current directory
-		}
-		p := filepath.Join(dir, file)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, true
-		}
-	}
-	return "", false
 }
 
 func statReason(err error) string {

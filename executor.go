@@ -287,6 +287,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
+	releaseProcess(pid)
 
 	res.PID, res.StartedAt = pid, started
 	if cmd.ProcessState != nil {
@@ -402,7 +403,7 @@ type pipes struct {
 func openPipes(withStdin bool) (*pipes, error) {
 	pp := &pipes{}
 	for i := range 2 {
-		r, w, err := os.Pipe()
+		r, w, err := outputPipe()
 		if err != nil {
 			closeAll(pp.child)
 			pp.closeOwn()

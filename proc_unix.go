@@ -5,6 +5,7 @@ package execengine
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
@@ -106,3 +107,12 @@ func readNow(f *os.File, p []byte) (int, error) {
 	}
 	return n, rerr
 }
+
+// startProcess starts cmd; its session is its container (see sysProcAttr).
+func startProcess(cmd *exec.Cmd) error { return cmd.Start() }
+
+// outputPipe returns a pipe for a child's stdout or stderr.
+func outputPipe() (r, w *os.File, err error) { return os.Pipe() }
+
+// releaseProcess: nothing is held per process on unix.
+func releaseProcess(int) {}

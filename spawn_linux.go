@@ -34,7 +34,7 @@ func (s *spawner) loop() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for r := range s.reqs {
-		r.done <- r.cmd.Start()
+		r.done <- startProcess(r.cmd)
 	}
 }
 

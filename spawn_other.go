@@ -9,5 +9,5 @@ import "os/exec"
 type spawner struct{}
 
 func newSpawner() *spawner               { return &spawner{} }
-func (*spawner) run(cmd *exec.Cmd) error { return cmd.Start() }
+func (*spawner) run(cmd *exec.Cmd) error { return startProcess(cmd) }
 func (*spawner) close()                  {}
