@@ -40,13 +40,7 @@ func sessionMembers(sid int) []procStat {
 func requireSessionGone(t *testing.T, sid int) {
 	t.Helper()
 	require.Positive(t, sid)
-	var live []procStat
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if live = sessionMembers(sid); len(live) == 0 {
-			return
-		}
-	}
-	require.Empty(t, live, "session %d still has live members", sid)
+	requireGone(t, fmt.Sprintf("session %d", sid), func() []procStat { return sessionMembers(sid) })
 }
 
 // waitEscapedSleep waits until the running execution's session has a sleep

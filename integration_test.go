@@ -258,13 +258,19 @@ func groupMembers(pgid int) []string {
 func requireGroupGone(t *testing.T, pgid int) {
 	t.Helper()
 	require.Positive(t, pgid)
-	var live []string
+	requireGone(t, fmt.Sprintf("process group %d", pgid), func() []string { return groupMembers(pgid) })
+}
+
+// requireGone polls members until none is left, for up to 5 s.
+func requireGone[T any](t *testing.T, what string, members func() []T) {
+	t.Helper()
+	var live []T
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if live = groupMembers(pgid); len(live) == 0 {
+		if live = members(); len(live) == 0 {
 			return
 		}
 	}
-	require.Empty(t, live, "process group %d still has live members", pgid)
+	require.Empty(t, live, "%s still has live members", what)
 }
 
 type procStat struct {
