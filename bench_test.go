@@ -104,16 +104,7 @@ func BenchmarkOSExecTrue(b *testing.B) {
 // line that the Event carries.
 func BenchmarkLineStreaming(b *testing.B) {
 	const lines = 100_000
-	path := filepath.Join(b.TempDir(), "lines.txt")
-	line := bytes.Repeat([]byte("x"), 99)
-	var buf bytes.Buffer
-	for range lines {
-		buf.Write(line)
-		buf.WriteByte('\n')
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	path := writeLines(b, lines, bytes.Repeat([]byte("x"), 99))
 	var count int
 	e := benchEngine(b, func(c *execengine.Config) {
 		c.StreamOutput = true
@@ -125,7 +116,7 @@ func BenchmarkLineStreaming(b *testing.B) {
 	})
 	req := execengine.Request{Command: execengine.Exec{Program: "cat", Args: []string{path}}}
 	b.ReportAllocs()
-	b.SetBytes(int64(buf.Len()))
+	b.SetBytes(lines * 100)
 	for b.Loop() {
 		count = 0
 		if res := runWait(b, e, req); !res.Success || count != lines {
@@ -214,17 +205,8 @@ func BenchmarkPollRunning(b *testing.B) {
 // throughput with secrets over that without (target ≥ 0.8).
 func BenchmarkLineEventsSecrets(b *testing.B) {
 	const lines = 1_000_000
-	path := filepath.Join(b.TempDir(), "lines.txt")
 	line := []byte("2026-12-02T05:00:00Z INFO request handled path=/api/v1/items status=200 bytes=5123 user=ops-bot")
-	line = append(bytes.Repeat([]byte("x"), 99-len(line)), line...)
-	var buf bytes.Buffer
-	for range lines {
-		buf.Write(line)
-		buf.WriteByte('\n')
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	path := writeLines(b, lines, append(bytes.Repeat([]byte("x"), 99-len(line)), line...))
 	var secrets []string
 	for i := range 20 {
 		secrets = append(secrets, fmt.Sprintf("Sk-%02d-%s", i, strings.Repeat(string(rune('A'+i)), 20+i)))
@@ -287,4 +269,20 @@ func BenchmarkKeepAllLines(b *testing.B) {
 			b.Fatalf("cat: %d of %d lines, %d bytes kept, %s", count, lines, len(res.Stdout), res.Error)
 		}
 	}
+}
+
+// writeLines writes n copies of line, each with a newline, to a temp file
+// and returns its path.
+func writeLines(b *testing.B, n int, line []byte) string {
+	b.Helper()
+	var buf bytes.Buffer
+	for range n {
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	path := filepath.Join(b.TempDir(), "lines.txt")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
