@@ -50,7 +50,7 @@ type store struct {
 	results jetstream.ObjectStore
 	queue   jetstream.Stream
 	events  jetstream.Stream
-	live    liveness
+	live    *liveness
 }
 
 // openStore creates (or updates) the streams and buckets under opts.Prefix.
@@ -67,7 +67,7 @@ func openStore(ctx context.Context, nc *nats.Conn, opts Options) (*store, error)
 		return nil, fmt.Errorf("natsexec: %w", err)
 	}
 	s := &store{nc: nc, js: js, opts: opts, n: names{opts.Prefix}}
-	s.live = liveness{s: s, misses: map[string]time.Time{}}
+	s.live = &liveness{s: s, seen: map[string]beat{}}
 	if s.queue, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: s.n.queueStream(), Subjects: []string{s.n.queueSubject("*")},
 		Retention: jetstream.WorkQueuePolicy, MaxAge: opts.Retention, Storage: jetstream.FileStorage,
@@ -315,47 +315,85 @@ func (s *store) terminalResult(ctx context.Context, r record, ev *execengine.Eve
 	return res, nil
 }
 
-// liveness decides that a worker is lost: its heartbeat key has been
-// missing on checks at least half a heartbeat apart, while this
-// connection was up for two heartbeats (so a server restart, which delays
-// every beat, does not look like dead workers).
+// liveness decides that a worker is lost: the revision of its heartbeat
+// key has not changed for lostAfter (2 heartbeats) of this process's own
+// clock, while this connection stayed up. Judging by local time since a
+// new revision was seen, not by the key's TTL or by timestamps, makes the
+// verdict independent of clock skew and of the server's expiry timer; a
+// worker that dies is declared lost within 2 heartbeats of its last beat
+// plus one check, under 3 heartbeats after it died. After a disconnect
+// every worker gets lostAfter afresh, so a server restart (which delays
+// every beat) does not look like dead workers.
 type liveness struct {
 	s          *store
 	mu         sync.Mutex
-	misses     map[string]time.Time // worker → when its key was first seen missing
+	seen       map[string]beat
 	reconnects uint64
-	upSince    time.Time
+	connected  bool
 }
 
-func (l *liveness) lost(ctx context.Context, worker string) (bool, error) {
-	now := time.Now()
-	l.mu.Lock()
-	st := l.s.nc.Stats()
-	if !l.s.nc.IsConnected() || st.Reconnects != l.reconnects || l.upSince.IsZero() {
-		l.reconnects, l.upSince = st.Reconnects, now
-		clear(l.misses)
-	}
-	steady := now.Sub(l.upSince) >= 2*l.s.opts.Heartbeat
-	l.mu.Unlock()
+// beat is the last heartbeat revision seen of one worker, and when it was
+// first seen (locally).
+type beat struct {
+	rev uint64
+	at  time.Time
+}
 
-	_, err := l.s.workers.Get(ctx, worker)
+// lostAfter is how long a worker's heartbeat may stay unchanged.
+func (l *liveness) lostAfter() time.Duration { return 2 * l.s.opts.Heartbeat }
+
+// resync restarts every worker's clock after a disconnect; l.mu is held.
+func (l *liveness) resync(now time.Time) {
+	st := l.s.nc.Stats()
+	up := l.s.nc.IsConnected()
+	if up && l.connected && st.Reconnects == l.reconnects {
+		return
+	}
+	l.reconnects, l.connected = st.Reconnects, up
+	for w, b := range l.seen {
+		b.at = now
+		l.seen[w] = b
+	}
+}
+
+// observe records that worker's heartbeat key is at revision rev (0: the
+// key is missing, which is no beat).
+func (l *liveness) observe(worker string, rev uint64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.resync(now)
+	if b, ok := l.seen[worker]; !ok || rev != 0 && rev != b.rev {
+		l.seen[worker] = beat{rev: rev, at: now}
+	}
+}
+
+// stale reports whether worker's beat is older than lostAfter; it starts
+// the clock of a worker never observed.
+func (l *liveness) stale(worker string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.resync(now)
+	b, ok := l.seen[worker]
+	if !ok {
+		l.seen[worker] = beat{at: now}
+		return false
+	}
+	return l.connected && now.Sub(b.at) >= l.lostAfter()
+}
+
+// lost reads worker's heartbeat key and judges it.
+func (l *liveness) lost(ctx context.Context, worker string) (bool, error) {
+	e, err := l.s.workers.Get(ctx, worker)
+	var rev uint64
 	switch {
 	case err == nil:
-		l.mu.Lock()
-		delete(l.misses, worker)
-		l.mu.Unlock()
-		return false, nil
+		rev = e.Revision()
 	case !errors.Is(err, jetstream.ErrKeyNotFound):
 		return false, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	first, seen := l.misses[worker]
-	if !seen {
-		l.misses[worker] = now
-		return false, nil
-	}
-	return steady && now.Sub(first) >= l.s.opts.Heartbeat/2, nil
+	now := time.Now()
+	l.observe(worker, rev, now)
+	return l.stale(worker, now), nil
 }
 
 // checkHolder declares the execution of r lost if its worker is.

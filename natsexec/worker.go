@@ -125,16 +125,26 @@ func NewWorker(nc *nats.Conn, eng *execengine.Engine, opts WorkerOptions) (*Work
 	if err := w.beat(ctx); err != nil {
 		return nil, err
 	}
+	// The watch lives until Close: its goroutine owns the context.
+	wctx, wcancel := context.WithCancel(context.Background())
+	wch, err := s.workers.WatchAll(wctx)
+	if err != nil {
+		wcancel()
+		return nil, fmt.Errorf("natsexec: watching heartbeats: %w", err)
+	}
 	if w.sub, err = nc.Subscribe(s.n.cancelSubject(w.id), w.onCancel); err != nil {
+		wcancel()
 		return nil, fmt.Errorf("natsexec: cancel subscription: %w", err)
 	}
 	if !opts.Relay.w.CompareAndSwap(nil, w) {
 		_ = w.sub.Unsubscribe()
+		wcancel()
 		return nil, errors.New("natsexec: the Relay already serves a worker")
 	}
 	w.loops.Go(w.pullLoop)
 	w.loops.Go(w.heartbeatLoop)
 	w.loops.Go(w.reaperLoop)
+	w.loops.Go(func() { w.watchLoop(wch, wcancel) })
 	return w, nil
 }
 
@@ -217,39 +227,116 @@ func (w *Worker) heartbeatLoop() {
 	}
 }
 
-// reaperLoop ends the executions of lost workers.
+// watchLoop feeds the liveness of every worker from the heartbeat bucket:
+// a beat is seen as soon as it is stored, with no polling.
+func (w *Worker) watchLoop(wch jetstream.KeyWatcher, cancel context.CancelFunc) {
+	defer cancel()
+	defer func() { _ = wch.Stop() }()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case e, ok := <-wch.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue
+			}
+			rev := e.Revision()
+			if e.Operation() != jetstream.KeyValuePut {
+				rev = 0
+			}
+			w.s.live.observe(e.Key(), rev, time.Now())
+		}
+	}
+}
+
+// reaperLoop ends the executions of lost workers. It judges every worker
+// the watch knows each quarter heartbeat, and every lostAfter it lists the
+// whole index too, to find workers whose key was already gone when it
+// started (their clock starts then).
 func (w *Worker) reaperLoop() {
+	var lastFull time.Time
 	for w.sleep(w.s.opts.Heartbeat / 4) {
+		full := time.Since(lastFull) >= w.s.live.lostAfter()
+		if full {
+			lastFull = time.Now()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*w.s.opts.Heartbeat)
-		if err := w.reap(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		if err := w.reap(ctx, full); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Debug("natsexec: reaper", "err", err)
 		}
 		cancel()
 	}
 }
 
-func (w *Worker) reap(ctx context.Context) error {
-	keys, err := w.s.state.ListKeysFiltered(ctx, "w.>")
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil
+func (w *Worker) reap(ctx context.Context, full bool) error {
+	now := time.Now()
+	var lost []string
+	if full {
+		workers, err := w.indexedWorkers(ctx)
+		if err != nil {
+			return err
 		}
+		for _, worker := range workers {
+			if worker != w.id && w.s.live.stale(worker, now) {
+				lost = append(lost, worker)
+			}
+		}
+	} else {
+		w.s.live.mu.Lock()
+		known := make([]string, 0, len(w.s.live.seen))
+		for worker := range w.s.live.seen {
+			known = append(known, worker)
+		}
+		w.s.live.mu.Unlock()
+		for _, worker := range known {
+			if worker != w.id && w.s.live.stale(worker, now) {
+				lost = append(lost, worker)
+			}
+		}
+	}
+	for _, worker := range lost {
+		if err := w.reapWorker(ctx, worker); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexedWorkers lists the workers that hold executions by the index.
+func (w *Worker) indexedWorkers(ctx context.Context) ([]string, error) {
+	keys, err := w.s.state.ListKeysFiltered(ctx, "w.>")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	seen := map[string]bool{}
+	for key := range keys.Keys() {
+		if worker, _, ok := parseIndexKey(key); ok && !seen[worker] {
+			seen[worker] = true
+			out = append(out, worker)
+		}
+	}
+	return out, nil
+}
+
+// reapWorker ends every execution the lost worker holds by the index.
+func (w *Worker) reapWorker(ctx context.Context, worker string) error {
+	keys, err := w.s.state.ListKeysFiltered(ctx, "w."+worker+".>")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	lostWorkers := map[string]bool{}
 	for key := range keys.Keys() {
-		worker, id, ok := parseIndexKey(key)
-		if !ok || worker == w.id {
-			continue
-		}
-		lost, seen := lostWorkers[worker]
-		if !seen {
-			if lost, err = w.s.live.lost(ctx, worker); err != nil {
-				return err
-			}
-			lostWorkers[worker] = lost
-		}
-		if !lost {
+		_, id, ok := parseIndexKey(key)
+		if !ok {
 			continue
 		}
 		r, rev, err := w.s.getRecord(ctx, id)
@@ -353,6 +440,22 @@ func (w *Worker) take(msg jetstream.Msg) {
 	}
 	data, _ := json.Marshal(r)
 	newRev, err := w.s.state.Update(ctx, recordKey(id), data, rev)
+	if err != nil && !isConflict(err) {
+		// No answer (the server restarting?): the claim may have been
+		// stored all the same, and then this worker owns the execution.
+		newRev, err = w.claimed(id, rev, now)
+		if errors.Is(err, errClaimUnknown) {
+			_ = msg.Nak()
+			release()
+			return
+		}
+		if errors.Is(err, errNotClaimed) {
+			_ = msg.Nak()
+			_ = w.s.state.Delete(ctx, indexKey(w.id, id))
+			release()
+			return
+		}
+	}
 	if err != nil {
 		// Cancelled while queued, taken by another worker, or expired: never run it.
 		_ = msg.Term()
@@ -379,6 +482,36 @@ func (w *Worker) take(msg jetstream.Msg) {
 		_ = w.eng.Cancel(id)
 	}
 	// The slot and the held entry are freed by the terminal event.
+}
+
+var (
+	errNotClaimed   = errors.New("natsexec: claim not stored")
+	errClaimUnknown = errors.New("natsexec: claim unknown")
+)
+
+// claimed finds out, after a claim got no answer, whether it was stored:
+// it returns the record's revision if this worker's claim (started at
+// startedAt) is the record, errNotClaimed if the record is still at rev
+// (try again later), or another error if someone else has it.
+func (w *Worker) claimed(id uuid.UUID, rev uint64, startedAt time.Time) (uint64, error) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.Heartbeat)
+		r, got, err := w.s.getRecord(ctx, id)
+		cancel()
+		switch {
+		case err == nil && got == rev:
+			return 0, errNotClaimed
+		case err == nil && r.Worker == w.id && r.Status == execengine.StatusRunning && r.StartedAt.Equal(startedAt):
+			return got, nil
+		case err == nil || errors.Is(err, execengine.ErrNotFound):
+			return 0, fmt.Errorf("natsexec: %s was claimed by %q or ended", id, r.Worker)
+		}
+		if !w.sleep(100 * time.Millisecond) {
+			// Closing without knowing: the index stays, so that once this
+			// worker's key is gone the claim, if stored, ends worker_lost.
+			return 0, errClaimUnknown
+		}
+	}
 }
 
 // rejected ends a claimed execution that the engine refused.
