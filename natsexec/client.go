@@ -21,6 +21,9 @@ import (
 // the Seq of the next event delivered.
 const EventDropped execengine.EventType = "events_dropped"
 
+// eventBuffer is how many events an Events call fetches ahead of its handler.
+const eventBuffer = 256
+
 // Client submits, queries, waits for, cancels and streams executions run
 // by the workers of one prefix. It holds no goroutines: it needs no Close.
 // A Client is safe for concurrent use.
@@ -287,7 +290,9 @@ func (c *Client) Events(ctx context.Context, id uuid.UUID, h execengine.EventHan
 	if err != nil {
 		return fmt.Errorf("natsexec: events of %s: %w", id, err)
 	}
-	it, err := oc.Messages()
+	// The client buffers at most eventBuffer messages (and 4 MiB): a
+	// handler that does not keep up leaves the rest in the stream.
+	it, err := oc.Messages(jetstream.PullMaxMessagesWithBytesLimit(eventBuffer, 4<<20))
 	if err != nil {
 		return fmt.Errorf("natsexec: events of %s: %w", id, err)
 	}

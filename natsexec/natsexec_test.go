@@ -425,3 +425,145 @@ func waitStatus(t testing.TB, ctx context.Context, c *Client, id uuid.UUID, want
 		}
 	}
 }
+
+// startWorkerOpts is startWorker with options of its own.
+func startWorkerOpts(t testing.TB, url string, opts Options, concurrency int) {
+	t.Helper()
+	relay := &Relay{}
+	cfg := execengine.DefaultConfig()
+	cfg.EventHandler = relay
+	eng, err := execengine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(connect(t, url), eng, WorkerOptions{Options: opts, Concurrency: concurrency, Relay: relay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Close()
+		_ = eng.Close()
+	})
+}
+
+// stalled is a handler that blocks on its first event until released.
+type stalled struct {
+	collector
+	first   chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newStalled() *stalled {
+	return &stalled{first: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (s *stalled) HandleEvent(ev execengine.Event) {
+	s.collector.HandleEvent(ev)
+	s.once.Do(func() {
+		close(s.first)
+		<-s.release
+	})
+}
+
+// TestSlowClientDoesNotSlowOthers: a client whose handler stops reading
+// events stalls neither the worker nor another client; once it reads
+// again it gets everything the stream kept, in order, and is told how many
+// events the stream discarded meanwhile.
+func TestSlowClientDoesNotSlowOthers(t *testing.T) {
+	srv := startServer(t, t.TempDir(), 0)
+	const lines = 5000
+	for _, tc := range []struct {
+		name  string
+		limit int64 // events the stream keeps per execution
+	}{{"all kept", 0}, {"limit 1000", 1000}} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := testOpts
+			opts.Prefix = fmt.Sprintf("slow%d", tc.limit)
+			opts.MaxEventsPerExecution = tc.limit
+			startWorkerOpts(t, srv.ClientURL(), opts, 4)
+			var cs [3]*Client
+			for i := range cs {
+				c, err := NewClient(connect(t, srv.ClientURL()), ClientOptions{Options: opts})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cs[i] = c
+			}
+			ctx := ctxT(t, 60*time.Second)
+			id, err := cs[0].Execute(ctx, execengine.Request{Command: execengine.Exec{Program: "seq", Args: []string{"1", fmt.Sprint(lines)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slow := newStalled()
+			slowErr := make(chan error, 1)
+			go func() { slowErr <- cs[0].Events(ctx, id, slow) }()
+			select {
+			case <-slow.first:
+			case <-ctx.Done():
+				t.Fatal("no first event")
+			}
+			// With the slow client stuck in its handler, the execution ends
+			// and another client streams all of it.
+			res, err := cs[1].Wait(ctx, id)
+			if err != nil || !res.Success {
+				t.Fatalf("Wait = %+v, %v", res, err)
+			}
+			var fast collector
+			if tc.limit == 0 {
+				if err := cs[2].Events(ctx, id, &fast); err != nil {
+					t.Fatal(err)
+				}
+				if n := len(fast.events); n != lines+4 {
+					t.Fatalf("fast client got %d events; want %d", n, lines+4)
+				}
+			}
+			if got := len(slow.types()); got != 1 {
+				t.Fatalf("the stalled handler was called %d times; want 1", got)
+			}
+			close(slow.release)
+			if err := <-slowErr; err != nil {
+				t.Fatal(err)
+			}
+			evs := slow.events
+			total := uint64(lines + 4) // started, status_changed, the lines, status_changed, completed
+			if last := evs[len(evs)-1]; last.Type != execengine.EventCompleted || last.Seq != total {
+				t.Fatalf("last event %+v; want completed seq %d", last, total)
+			}
+			var dropped []execengine.Event
+			next := uint64(1)
+			for _, ev := range evs {
+				if ev.Type == EventDropped {
+					dropped = append(dropped, ev)
+					var n uint64
+					if _, err := fmt.Sscanf(ev.Error, "%d events", &n); err != nil || ev.Seq != next+n {
+						t.Fatalf("dropped event %+v after seq %d", ev, next-1)
+					}
+					next += n
+					continue
+				}
+				if ev.Seq != next {
+					t.Fatalf("event seq %d; want %d", ev.Seq, next)
+				}
+				if f := fast.events[ev.Seq-1]; tc.limit == 0 && (ev.Type != f.Type || ev.Line != f.Line || ev.Timestamp != f.Timestamp) {
+					t.Fatalf("slow event %+v differs from the fast client's %+v", ev, fast.events[ev.Seq-1])
+				}
+				next++
+			}
+			if tc.limit == 0 {
+				if len(dropped) != 0 || len(evs) != int(total) {
+					t.Fatalf("%d events, %d drop notices; want %d, none", len(evs), len(dropped), total)
+				}
+				return
+			}
+			// The handler had its first event and at most the client's
+			// buffer ahead; the stream kept the last 1000: the rest is one
+			// drop notice.
+			kept := len(evs) - 1
+			t.Logf("slow client: %d events, %d dropped (%s)", kept, total-uint64(kept), dropped[0].Error)
+			if len(dropped) != 1 || kept < 1000 || kept > 1000+1+eventBuffer {
+				t.Fatalf("%d events and %d drop notices; want 1000..%d and one", kept, len(dropped), 1001+eventBuffer)
+			}
+		})
+	}
+}

@@ -55,6 +55,7 @@ type Worker struct {
 	loops   sync.WaitGroup // pull, heartbeat, reaper
 	running sync.WaitGroup // executions held
 	closed  sync.Once
+	closing atomic.Int64 // UnixNano of Close, 0 before
 }
 
 // held is an execution this worker claimed.
@@ -167,6 +168,7 @@ func (w *Worker) ID() string { return w.id }
 // nor nc. Calling it again is harmless.
 func (w *Worker) Close() error {
 	w.closed.Do(func() {
+		w.closing.Store(time.Now().UnixNano())
 		close(w.stop)
 		_ = w.sub.Unsubscribe()
 		w.mu.Lock()
@@ -184,7 +186,7 @@ func (w *Worker) Close() error {
 		w.running.Wait()
 		w.loops.Wait()
 		w.relay.w.CompareAndSwap(w, nil)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*w.s.opts.Heartbeat)
 		defer cancel()
 		_ = w.s.workers.Delete(ctx, w.id)
 	})
@@ -634,41 +636,69 @@ func (w *Worker) finish(h *held, ev execengine.Event) {
 		w.running.Done()
 		<-w.slots
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.Retention)
+	deadline, cancel := context.WithTimeout(context.Background(), w.s.opts.Retention)
 	defer cancel()
 	res := *ev.Result
-	data, err := w.s.finalRecord(ctx, h.rec, res)
-	for err != nil && !w.giveUp(ctx) {
-		w.log.Warn("natsexec: final result", "id", id, "err", err)
-		time.Sleep(200 * time.Millisecond)
+	var data []byte
+	w.retry(deadline, id, "final result", func(ctx context.Context) (err error) {
 		data, err = w.s.finalRecord(ctx, h.rec, res)
+		return err
+	})
+	if data == nil {
+		return
 	}
 	m, err := w.s.eventMsg(ev)
 	if err != nil {
 		w.log.Error("natsexec: terminal event", "id", id, "err", err)
 		return
 	}
-	for _, err := w.s.js.PublishMsg(ctx, m); err != nil && !w.giveUp(ctx); _, err = w.s.js.PublishMsg(ctx, m) {
-		w.log.Warn("natsexec: terminal event not published yet", "id", id, "err", err)
-		time.Sleep(200 * time.Millisecond)
-	}
-	for {
+	w.retry(deadline, id, "terminal event", func(ctx context.Context) error {
+		_, err := w.s.js.PublishMsg(ctx, m)
+		return err
+	})
+	w.retry(deadline, id, "final record", func(ctx context.Context) error {
 		_, err := w.s.state.Update(ctx, recordKey(id), data, h.rev)
-		if err == nil || w.giveUp(ctx) {
-			break
-		}
 		if isConflict(err) {
 			w.log.Warn("natsexec: execution was ended by someone else (worker lost?)", "id", id)
-			break
+			return nil
 		}
-		w.log.Warn("natsexec: final record not stored yet", "id", id, "err", err)
-		time.Sleep(200 * time.Millisecond)
-	}
+		return err
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), w.s.opts.Heartbeat)
+	defer cancel()
 	_ = w.s.state.Delete(ctx, indexKey(w.id, id))
 }
 
-// giveUp reports that retrying a store is pointless: its time is up or nc
-// was closed (reconnecting is nats.Conn's job while it is open).
+// retry calls f, each call bounded by 2 heartbeats, until it succeeds or
+// giveUp says to stop.
+func (w *Worker) retry(deadline context.Context, id uuid.UUID, what string, f func(context.Context) error) {
+	for {
+		ctx, cancel := context.WithTimeout(deadline, 2*w.s.opts.Heartbeat)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if w.giveUp(deadline) {
+			w.log.Error("natsexec: gave up storing the "+what, "id", id, "err", err)
+			return
+		}
+		w.log.Warn("natsexec: "+what+" not stored yet", "id", id, "err", err)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// giveUp reports that retrying a store is pointless: its time is up, nc
+// was closed (reconnecting is nats.Conn's job while it is open), or Close
+// was called closeGrace ago: a worker told to stop while the server is
+// unreachable does not wait for it for ever. What it could not store ends
+// worker_lost once the server is back, as if the worker had died.
 func (w *Worker) giveUp(ctx context.Context) bool {
+	if at := w.closing.Load(); at != 0 && time.Since(time.Unix(0, at)) > w.closeGrace() {
+		return true
+	}
 	return ctx.Err() != nil || w.s.nc.IsClosed()
 }
+
+// closeGrace is how long Close lets held executions store their results.
+func (w *Worker) closeGrace() time.Duration { return 5 * w.s.opts.Heartbeat }
