@@ -1023,22 +1023,23 @@ func TestConcurrencyLimit(t *testing.T) {
 	t.Run("stress", func(t *testing.T) {
 		t.Parallel()
 		const limit, n = 4, 150
-		var mu sync.Mutex
-		var inFlight, maxInFlight int
-		e := newEngine(t, func(c *execengine.Config) {
+		// The commands count themselves: each one is alive between its
+		// touch and its rm, and holds a slot all that time, so no command
+		// may ever see more than limit files. The slot is given back
+		// before the terminal event (so a handler can start the next
+		// step), so started/terminal events cannot count slots; the
+		// engine's own count is checked at every start instead.
+		dir := t.TempDir()
+		var maxRunning atomic.Int64
+		var e *execengine.Engine
+		e = newEngine(t, func(c *execengine.Config) {
 			c.MaxConcurrentExecutions = limit
 			c.MaxQueuedExecutions = n
 			c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
-				// started comes after a slot is taken, the terminal event
-				// before it is given back.
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case ev.Type == execengine.EventStarted:
-					inFlight++
-					maxInFlight = max(maxInFlight, inFlight)
-				case ev.Type.IsTerminal():
-					inFlight--
+				if ev.Type == execengine.EventStarted {
+					r := int64(e.RunningCount())
+					for m := maxRunning.Load(); r > m && !maxRunning.CompareAndSwap(m, r); m = maxRunning.Load() {
+					}
 				}
 			})
 		})
@@ -1046,7 +1047,9 @@ func TestConcurrencyLimit(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				id, err := e.Execute(context.Background(), shReq("echo "+strconv.Itoa(i)))
+				f := filepath.Join(dir, strconv.Itoa(i))
+				id, err := e.Execute(context.Background(), shReq(fmt.Sprintf(
+					"echo %d; touch %s; sleep 0.02; ls %s | wc -l >&2; rm %s", i, f, dir, f)))
 				assert.NoError(t, err)
 				ids[i] = id
 			})
@@ -1056,10 +1059,12 @@ func TestConcurrencyLimit(t *testing.T) {
 			res := waitFor(t, e, id)
 			require.Equal(t, execengine.StatusCompleted, res.Status, res.Error)
 			require.Equal(t, strconv.Itoa(i)+"\n", res.Stdout)
+			seen, err := strconv.Atoi(strings.TrimSpace(res.Stderr))
+			require.NoError(t, err, "stderr %q", res.Stderr)
+			require.LessOrEqual(t, seen, limit, "command %d saw %d commands alive", i, seen)
+			require.GreaterOrEqual(t, seen, 1)
 		}
-		mu.Lock()
-		assert.LessOrEqual(t, maxInFlight, limit)
-		mu.Unlock()
+		assert.LessOrEqual(t, maxRunning.Load(), int64(limit))
 		assert.Equal(t, 0, e.RunningCount())
 	})
 	t.Run("fail-fast", func(t *testing.T) {
