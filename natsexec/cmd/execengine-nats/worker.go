@@ -46,6 +46,10 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 	if code := parseFlags(fs, args, stderr, "worker"); code >= 0 {
 		return code
 	}
+	if nf.url == "" {
+		fmt.Fprintln(stderr, "execengine-nats worker: --nats URL (or $NATS_URL) is required")
+		return 2
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
