@@ -300,6 +300,14 @@ func (w *Worker) reap(ctx context.Context, full bool) error {
 		}
 	}
 	for _, worker := range lost {
+		// The watch may stall for seconds after a server restart while
+		// beats are stored again: judge by a fresh read of the key.
+		if gone, err := w.s.live.lost(ctx, worker); err != nil || !gone {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if err := w.reapWorker(ctx, worker); err != nil {
 			return err
 		}
@@ -669,15 +677,22 @@ func (w *Worker) finish(h *held, ev execengine.Event) {
 	_ = w.s.state.Delete(ctx, indexKey(w.id, id))
 }
 
-// retry calls f, each call bounded by 2 heartbeats, until it succeeds or
-// giveUp says to stop.
+// retry calls f until it succeeds or giveUp says to stop. The first call
+// is bounded by 2 heartbeats; each one that ran out of time gets twice as
+// long next (up to maxAttempt), so a large result that takes longer than
+// that to store on a loaded server is not retried from scratch for ever.
 func (w *Worker) retry(deadline context.Context, id uuid.UUID, what string, f func(context.Context) error) {
+	const maxAttempt = 30 * time.Second
+	bound := 2 * w.s.opts.Heartbeat
 	for {
-		ctx, cancel := context.WithTimeout(deadline, 2*w.s.opts.Heartbeat)
+		ctx, cancel := context.WithTimeout(deadline, bound)
 		err := f(ctx)
 		cancel()
 		if err == nil {
 			return
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			bound = min(2*bound, max(maxAttempt, bound))
 		}
 		if w.giveUp(deadline) {
 			w.log.Error("natsexec: gave up storing the "+what, "id", id, "err", err)
