@@ -20,6 +20,8 @@ type plan struct {
 	env      []string // nil: inherit
 	dir      string
 	stdin    string
+	chunks   bool // chunk events
+	noLines  bool // no line events
 	timeout  time.Duration
 	logPaths []string
 	desc     string
@@ -38,7 +40,8 @@ func invalid(format string, args ...any) error {
 
 // prepare validates req and builds its plan. It has no side effects.
 func (e *Engine) prepare(req *Request) (*plan, error) {
-	p := &plan{dir: req.WorkingDir, stdin: req.Stdin, timeout: req.Timeout}
+	p := &plan{dir: req.WorkingDir, stdin: req.Stdin, timeout: req.Timeout,
+		chunks: req.Chunks || req.NoLineEvents, noLines: req.NoLineEvents}
 	switch {
 	case req.Timeout < 0:
 		return nil, invalid("timeout %v is negative", req.Timeout)

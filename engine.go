@@ -126,6 +126,9 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	}
 	p.desc = secrets.matcher().maskString(p.desc)
 	x := newExecution(e, req.ID, p, req.EventHandler)
+	if req.Interactive {
+		x.stdin = newStdinFeed(req.Stdin)
+	}
 	x.secrets = secrets
 
 	e.mu.Lock()
@@ -171,6 +174,9 @@ func (e *Engine) start(x *execution) {
 // handler that sees the terminal event finds the execution terminal for
 // every call (Remove works, its slot is free, Wait returns).
 func (e *Engine) finish(x *execution, res *Result, slot bool) {
+	if x.stdin != nil {
+		x.stdin.shut() // a process that never started: writes fail from now
+	}
 	res.Error = x.secrets.matcher().maskString(res.Error)
 	res.CompletedAt = time.Now()
 	if !res.StartedAt.IsZero() {

@@ -43,6 +43,12 @@ var (
 	// cause matches too: errors.Is(res.Err(), exec.ErrNotFound),
 	// fs.ErrNotExist or fs.ErrPermission where that is why.
 	ErrSpawnFailed = errors.New("execengine: spawn failed")
+	// ErrStdinFull: WriteStdin found the stdin buffer full (the child
+	// reads slower than it is written to); the bytes it reports were taken.
+	ErrStdinFull = errors.New("execengine: stdin buffer full")
+	// ErrStdinClosed: the execution's stdin was closed by CloseStdin, by
+	// the child, or because the process ended.
+	ErrStdinClosed = errors.New("execengine: stdin closed")
 	// ErrAlreadyInitialized: InitGlobal was called more than once.
 	ErrAlreadyInitialized = errors.New("execengine: global engine already initialized")
 )

@@ -14,6 +14,8 @@ const (
 	EventStarted       EventType = "started"        // the process started; Command is set
 	EventStdout        EventType = "stdout"         // one stdout line; Line is set
 	EventStderr        EventType = "stderr"         // one stderr line; Line is set
+	EventStdoutChunk   EventType = "stdout_chunk"   // raw stdout bytes as read (Request.Chunks); Data is set
+	EventStderrChunk   EventType = "stderr_chunk"   // raw stderr bytes as read (Request.Chunks); Data is set
 	EventCompleted     EventType = "completed"      // terminal: exit code 0; Result is set
 	EventFailed        EventType = "failed"         // terminal: Error and Result are set
 	EventCancelled     EventType = "cancelled"      // terminal: Result is set
@@ -38,20 +40,25 @@ type Event struct {
 	ExecutionID uuid.UUID
 	Seq         uint64 // 1, 2, 3 … per execution, no gaps
 	Timestamp   time.Time
-	Command     string  // started: a readable rendering of the command
-	Line        string  // stdout / stderr: one line without its line ending, raw bytes
-	Result      *Result // every terminal event carries the final result
-	Error       string  // failed
-	TimeoutMS   int64   // timeout
-	OldStatus   Status  // status_changed
-	NewStatus   Status  // status_changed
+	Command     string // started: a readable rendering of the command
+	Line        string // stdout / stderr: one line without its line ending, raw bytes
+	// Data is the bytes of a stdout_chunk / stderr_chunk event, exactly as
+	// the child wrote them (after secret masking), never ending inside a
+	// UTF-8 sequence.
+	Data      []byte
+	Result    *Result // every terminal event carries the final result
+	Error     string  // failed
+	TimeoutMS int64   // timeout
+	OldStatus Status  // status_changed
+	NewStatus Status  // status_changed
 }
 
 // EventHandler receives events.
 //
 // For one execution, calls never overlap and come in Seq order: started
-// first (absent when the process never started), output lines, then exactly
-// one terminal event, last. Calls for different executions may run
+// first (absent when the process never started), output lines (each
+// read's chunk event, with [Request.Chunks], comes before the lines it
+// completes), then exactly one terminal event, last. Calls for different executions may run
 // concurrently, so a handler shared by executions must be safe for
 // concurrent use. Output events are delivered on the goroutine that reads
 // the pipe: a slow handler slows its own execution's child (back-pressure,

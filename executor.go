@@ -1,6 +1,7 @@
 package execengine
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -64,6 +65,7 @@ type execution struct {
 	tempFiles []string
 	result    *Result    // set once terminal
 	secrets   *secretSet // what is masked in its output; nil in some tests
+	stdin     *stdinFeed // Request.Interactive; nil otherwise
 
 	handler EventHandler // the request's own, besides Config.EventHandler; may be nil
 
@@ -139,16 +141,25 @@ func (x *execution) sendLocked(ev *Event) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = time.Now()
 	}
-	if h := x.e.cfg.EventHandler; h != nil {
-		x.deliver(h, *ev)
-	}
-	if x.handler != nil {
-		if ev.Result != nil && x.e.cfg.EventHandler != nil {
-			r := *ev.Result // the Result belongs to its handler
-			ev.Result = &r
+	h := x.e.cfg.EventHandler
+	if h == nil || x.handler == nil {
+		if h == nil {
+			h = x.handler
 		}
-		x.deliver(x.handler, *ev)
+		if h != nil {
+			x.deliver(h, *ev)
+		}
+		return
 	}
+	// Two handlers: each gets its own Result and Data.
+	own := *ev
+	if ev.Result != nil {
+		r := *ev.Result
+		own.Result = &r
+	}
+	own.Data = bytes.Clone(ev.Data)
+	x.deliver(h, *ev)
+	x.deliver(x.handler, own)
 }
 
 // deliver calls h, recovering a panic.
@@ -220,15 +231,16 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	if err != nil {
 		return failStart(res, CodeIO, err)
 	}
-	pp, err := openPipes(p.stdin != "")
+	pp, err := openPipes(p.stdin != "" || x.stdin != nil)
 	if err != nil {
 		log.close()
 		return failStart(res, CodeSpawnFailed, fmt.Errorf("start %s: %w", p.argv[0], err))
 	}
 	events := cfg.StreamOutput && x.hasHandler()
+	lines, chunks := events && !p.noLines, events && p.chunks
 	outs := [2]*stream{
-		{x: x, kind: EventStdout, limit: cfg.MaxOutputSizeBytes, events: events, log: log},
-		{x: x, kind: EventStderr, limit: cfg.MaxOutputSizeBytes, events: events, log: log},
+		{x: x, kind: EventStdout, limit: cfg.MaxOutputSizeBytes, events: lines, raw: chunks, log: log},
+		{x: x, kind: EventStderr, limit: cfg.MaxOutputSizeBytes, events: lines, raw: chunks, log: log},
 	}
 	// The lock is held across the fork: a stop requested before it means
 	// the process never starts, one requested during it signals the
@@ -266,14 +278,19 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	for i, s := range outs {
 		wg.Go(func() { s.drain(pp.read[i]) })
 	}
-	if pp.stdin != nil {
+	switch {
+	case x.stdin != nil:
+		wg.Go(func() { x.stdin.run(pp.stdin) })
+	case pp.stdin != nil:
 		wg.Go(func() {
 			io.WriteString(pp.stdin, p.stdin) // an error means the child stopped reading
 			pp.stdin.Close()
 		})
 	}
 	why, reaped, waitErr := x.waitLeader(cmd)
-	if pp.stdin != nil {
+	if x.stdin != nil {
+		x.stdin.shut()
+	} else if pp.stdin != nil {
 		pp.stdin.Close() // unblocks the writer if a grandchild holds stdin
 	}
 	drainTimer := time.AfterFunc(drainTimeout, func() {

@@ -237,6 +237,19 @@ func (o *objReader) str(name string) string {
 	return s
 }
 
+// base64 reads a []byte the way encoding/json writes it.
+func (o *objReader) base64(name string) []byte {
+	r := o.raw(name)
+	if r == nil {
+		return nil
+	}
+	var b []byte
+	if r[0] != '"' || json.Unmarshal(r, &b) != nil {
+		o.fail(name, "want a base64 string, got %s", jsonKind(r))
+	}
+	return b
+}
+
 func (o *objReader) boolean(name string) bool {
 	r := o.raw(name)
 	if r == nil {
@@ -583,16 +596,20 @@ type requestJSON struct {
 	OutputLogPath *string           `json:"output_log_path"`
 	Metadata      Metadata          `json:"metadata"`
 	Secrets       []string          `json:"secrets,omitempty"`
+	Chunks        bool              `json:"chunks,omitempty"`
+	NoLineEvents  bool              `json:"no_line_events,omitempty"`
+	Interactive   bool              `json:"interactive,omitempty"`
 }
 
 // MarshalJSON writes the Rust ExecutionRequest shape: timeout_ms is null
 // when Timeout is 0, else Timeout in milliseconds rounded up (so a
 // sub-millisecond timeout is 1, never 0, which would mean the default); a
-// negative Timeout or a nil Command is an error. "stdin" and "secrets"
-// are added only when set.
+// negative Timeout or a nil Command is an error. "stdin", "secrets",
+// "chunks", "no_line_events" and "interactive" are added only when set.
 func (r Request) MarshalJSON() ([]byte, error) {
 	j := requestJSON{ID: r.ID, Env: r.Env, WorkingDir: optString(r.WorkingDir), Stdin: r.Stdin,
-		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata, Secrets: r.Secrets}
+		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata, Secrets: r.Secrets,
+		Chunks: r.Chunks, NoLineEvents: r.NoLineEvents, Interactive: r.Interactive}
 	if j.Env == nil {
 		j.Env = map[string]string{}
 	}
@@ -640,6 +657,9 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 	req.Stdin = o.str("stdin")
 	req.OutputLogPath = o.str("output_log_path")
 	req.Secrets = o.stringList("secrets")
+	req.Chunks = o.boolean("chunks")
+	req.NoLineEvents = o.boolean("no_line_events")
+	req.Interactive = o.boolean("interactive")
 	if raw := o.raw("metadata"); raw != nil && o.err == nil {
 		req.Metadata, err = decodeMetadata("metadata.", raw, ErrInvalidRequest)
 		o.recordNested(err)
@@ -801,6 +821,7 @@ type eventJSON struct {
 	Timestamp   *jsonTime       `json:"timestamp"`
 	Command     *string         `json:"command,omitempty"`
 	Line        *string         `json:"line,omitempty"`
+	Data        *[]byte         `json:"data,omitempty"`
 	Error       *string         `json:"error,omitempty"`
 	TimeoutMS   *int64          `json:"timeout_ms,omitempty"`
 	OldStatus   *Status         `json:"old_status,omitempty"`
@@ -818,6 +839,8 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 		j.Command = &ev.Command
 	case EventStdout, EventStderr:
 		j.Line = &ev.Line
+	case EventStdoutChunk, EventStderrChunk:
+		j.Data = &ev.Data
 	case EventFailed:
 		j.Error = &ev.Error
 	case EventTimeout:
@@ -856,6 +879,8 @@ func (ev *Event) UnmarshalJSON(data []byte) error {
 		v.Command = o.str("command")
 	case EventStdout, EventStderr:
 		v.Line = o.str("line")
+	case EventStdoutChunk, EventStderrChunk:
+		v.Data = o.base64("data")
 	case EventFailed:
 		v.Error = o.str("error")
 	case EventTimeout:

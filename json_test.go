@@ -425,7 +425,7 @@ func (g gen) result() Result {
 	}
 }
 
-var allEventTypes = []EventType{EventStarted, EventStdout, EventStderr, EventCompleted, EventFailed, EventCancelled,
+var allEventTypes = []EventType{EventStarted, EventStdout, EventStderr, EventStdoutChunk, EventStderrChunk, EventCompleted, EventFailed, EventCancelled,
 	EventTimeout, EventStatusChanged, EventProgress, ""}
 
 // event makes an event with only the fields of its type set, as the
@@ -437,6 +437,10 @@ func (g gen) event() Event {
 		ev.Command = g.str()
 	case EventStdout, EventStderr:
 		ev.Line = g.str()
+	case EventStdoutChunk, EventStderrChunk:
+		if b := []byte(g.str()); len(b) > 0 { // the engine never sends an empty chunk
+			ev.Data = b
+		}
 	case EventFailed:
 		ev.Error = g.str()
 	case EventTimeout:
@@ -477,7 +481,8 @@ func TestJSONRoundTripProperty(t *testing.T) {
 		assertRoundTrip(t, m, m)
 
 		req := Request{ID: g.id(), Command: g.command(), Env: g.strMap(), WorkingDir: g.str(), Timeout: g.duration(),
-			Stdin: g.str(), OutputLogPath: g.str(), Metadata: g.metadata(), Secrets: g.strs()}
+			Stdin: g.str(), OutputLogPath: g.str(), Metadata: g.metadata(), Secrets: g.strs(),
+			Chunks: g.r.IntN(2) == 0, NoLineEvents: g.r.IntN(2) == 0, Interactive: g.r.IntN(2) == 0}
 		want := req
 		want.Timeout = roundUp(req.Timeout, time.Millisecond)
 		assertRoundTrip(t, req, want)

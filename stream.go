@@ -32,8 +32,12 @@ type stream struct {
 	x      *execution
 	kind   EventType // EventStdout or EventStderr
 	limit  int64
-	events bool       // deliver line events
-	log    *outputLog // nil: no log file
+	events bool // deliver line events
+	raw    bool // deliver chunk events
+	// rawTail: the start of a UTF-8 sequence the last read ended inside,
+	// held back from its chunk event until the next read completes it.
+	rawTail []byte
+	log     *outputLog // nil: no log file
 
 	partial []byte // the current line so far; reader goroutine only
 	// incomplete: reading stopped at the drain deadline with the pipe
@@ -149,9 +153,14 @@ func (s *stream) drain(r *os.File) {
 		blockPool.Put(s.buf)
 	}
 	s.buf = nil
-	if len(s.partial) > 0 {
+	if len(s.rawTail) > 0 || len(s.partial) > 0 {
 		s.lockSinks()
-		s.emit(s.partial)
+		if len(s.rawTail) > 0 {
+			s.sendChunk(s.rawTail) // not UTF-8: passed on as it is
+		}
+		if len(s.partial) > 0 {
+			s.emit(s.partial)
+		}
 		s.unlockSinks()
 		s.partial = s.partial[:0]
 	}
@@ -198,9 +207,10 @@ func (s *stream) nextBlock() {
 	s.n, s.done = 0, 0
 }
 
-// split delivers the complete lines in chunk and keeps the rest for later.
+// split delivers chunk as a chunk event, then the complete lines in it,
+// and keeps the rest for later.
 func (s *stream) split(chunk []byte) (lines int) {
-	if !s.events && s.log == nil {
+	if !s.events && !s.raw && s.log == nil {
 		return 0
 	}
 	if s.tripped {
@@ -208,6 +218,12 @@ func (s *stream) split(chunk []byte) (lines int) {
 	}
 	s.lockSinks()
 	defer s.unlockSinks()
+	if s.raw {
+		s.deliverChunk(chunk)
+		if !s.events && s.log == nil {
+			return 0
+		}
+	}
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		if i < 0 {
@@ -279,12 +295,47 @@ func (s *stream) deliver(line []byte) {
 	}
 }
 
+// deliverChunk sends what was read as a chunk event, holding back a
+// UTF-8 sequence that it ends inside of.
+func (s *stream) deliverChunk(b []byte) {
+	data := make([]byte, 0, len(s.rawTail)+len(b)) // the handler's own
+	data = append(append(data, s.rawTail...), b...)
+	cut := utf8Cut(data)
+	s.rawTail = append(s.rawTail[:0], data[cut:]...)
+	if cut > 0 {
+		s.sendChunk(data[:cut])
+	}
+}
+
+func (s *stream) sendChunk(data []byte) {
+	kind := EventStdoutChunk
+	if s.kind == EventStderr {
+		kind = EventStderrChunk
+	}
+	ev := Event{Type: kind, Data: data, Timestamp: s.readAt}
+	s.x.sendLocked(&ev)
+}
+
+// utf8Cut returns where p ends if the start of an incomplete UTF-8
+// sequence at its end is cut off (len(p) if there is none).
+func utf8Cut(p []byte) int {
+	for i := len(p) - 1; i >= 0 && i >= len(p)-(utf8.UTFMax-1); i-- {
+		if utf8.RuneStart(p[i]) {
+			if utf8.FullRune(p[i:]) {
+				return len(p)
+			}
+			return i
+		}
+	}
+	return len(p)
+}
+
 // lockSinks takes the sinks' locks for one chunk and reads the clock once:
 // every line of a chunk arrived at the same read, and time.Now per line
 // cost about a third of the line path.
 func (s *stream) lockSinks() {
 	s.readAt = time.Now()
-	if s.events {
+	if s.events || s.raw {
 		s.x.evMu.Lock()
 	}
 	if s.log != nil {
@@ -297,7 +348,7 @@ func (s *stream) unlockSinks() {
 	if s.log != nil {
 		s.log.mu.Unlock()
 	}
-	if s.events {
+	if s.events || s.raw {
 		s.x.evMu.Unlock()
 	}
 }

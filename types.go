@@ -104,6 +104,18 @@ type Request struct {
 	OutputLogPath string            // also write this execution's output lines to this file (a regular file)
 	Secrets       []string          // masked as Redacted in everything that leaves the engine; each at least MinSecretLen bytes
 	Metadata      Metadata
+	// Chunks: besides line events, deliver the output as it is read, as
+	// EventStdoutChunk and EventStderrChunk events (for a UI that renders
+	// "\r" progress and colours as a terminal would).
+	Chunks bool
+	// NoLineEvents: deliver chunk events only (Chunks is implied), no
+	// stdout/stderr line events; stored output and log files are the same.
+	// For a consumer that passes the bytes on as they are, such as a
+	// terminal or the run command, on output of many short lines.
+	NoLineEvents bool
+	// Interactive: stdin stays open after the start (after Stdin, if set,
+	// is written) for [Engine.WriteStdin] until [Engine.CloseStdin].
+	Interactive bool
 	// EventHandler receives this execution's events, besides
 	// Config.EventHandler (after it, with the same Seq). Not serialised.
 	EventHandler EventHandler
