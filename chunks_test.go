@@ -123,20 +123,17 @@ func TestChunkEvents(t *testing.T) {
 	})
 }
 
-// TestChunkDataBelongsToEachHandler: the engine's handler and the
-// request's get their own Data.
-func TestChunkDataBelongsToEachHandler(t *testing.T) {
-	var mine []byte
+// TestChunkDataBothHandlers: the engine's handler and the request's see
+// the same bytes.
+func TestChunkDataBothHandlers(t *testing.T) {
+	var engines, mine []byte
 	e := newEngine(t, func(c *execengine.Config) {
-		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
-			for i := range ev.Data {
-				ev.Data[i] = 'X' // scribble on the engine handler's copy
-			}
-		})
+		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) { engines = append(engines, ev.Data...) })
 	})
-	req := execengine.Request{Command: sh("printf hello"), Chunks: true,
+	req := execengine.Request{Command: sh("printf hello; sleep 0.05; printf ' world'"), Chunks: true,
 		EventHandler: execengine.EventHandlerFunc(func(ev execengine.Event) { mine = append(mine, ev.Data...) })}
 	res := run(t, e, req)
-	assert.Equal(t, "hello", res.Stdout)
-	assert.Equal(t, "hello", string(mine))
+	assert.Equal(t, "hello world", res.Stdout)
+	assert.Equal(t, "hello world", string(engines))
+	assert.Equal(t, "hello world", string(mine))
 }

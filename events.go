@@ -44,7 +44,9 @@ type Event struct {
 	Line        string // stdout / stderr: one line without its line ending, raw bytes
 	// Data is the bytes of a stdout_chunk / stderr_chunk event, exactly as
 	// the child wrote them (after secret masking), never ending inside a
-	// UTF-8 sequence.
+	// UTF-8 sequence. As with io.Writer, it is valid only during the
+	// HandleEvent call and must not be modified: a handler that keeps the
+	// bytes copies them (this spares a copy of all output per handler).
 	Data      []byte
 	Result    *Result // every terminal event carries the final result
 	Error     string  // failed
@@ -64,7 +66,8 @@ type Event struct {
 // the pipe: a slow handler slows its own execution's child (back-pressure,
 // nothing is dropped) and no other execution. A panic in HandleEvent is
 // recovered and logged; the execution still ends with its correct result.
-// The Event, and the Result it points to, belong to the handler.
+// The Event, and the Result it points to, belong to the handler; the
+// bytes of Event.Data only for the call.
 //
 // A handler may call the engine (Status, Cancel, Execute…), but must not
 // wait for its own execution (Wait, Shutdown, Close) from inside a call:

@@ -1,7 +1,6 @@
 package execengine
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -151,13 +150,12 @@ func (x *execution) sendLocked(ev *Event) {
 		}
 		return
 	}
-	// Two handlers: each gets its own Result and Data.
+	// Two handlers: each gets its own Result.
 	own := *ev
 	if ev.Result != nil {
 		r := *ev.Result
 		own.Result = &r
 	}
-	own.Data = bytes.Clone(ev.Data)
 	x.deliver(h, *ev)
 	x.deliver(x.handler, own)
 }

@@ -82,6 +82,12 @@ func readNow(f *os.File, p []byte) (int, error) {
 	if err := f.SetReadDeadline(time.Time{}); err != nil {
 		return 0, err
 	}
+	return readReady(f, p)
+}
+
+// readReady is readNow that leaves the read deadline as it is: once it
+// passed, it reports errWouldBlock, and the next blocking read the deadline.
+func readReady(f *os.File, p []byte) (int, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -96,6 +102,9 @@ func readNow(f *os.File, p []byte) (int, error) {
 			}
 		}
 	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, errWouldBlock
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -284,6 +284,10 @@ func readNow(f *os.File, p []byte) (int, error) {
 	return f.Read(p[:min(len(p), int(avail))]) // never blocks: the bytes are there
 }
 
+// readReady: on Windows a busy stream reads with the blocking path, which
+// the drain deadline bounds; nothing is probed.
+func readReady(*os.File, []byte) (int, error) { return 0, errWouldBlock }
+
 // killSession: the job is the whole execution, session and all.
 func killSession(pid int) { killGroup(pid) }
 

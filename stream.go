@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ type stream struct {
 	// rawTail: the start of a UTF-8 sequence the last read ended inside,
 	// held back from its chunk event until the next read completes it.
 	rawTail []byte
+	joined  []byte     // rawTail and the next read, when there was a rawTail
 	log     *outputLog // nil: no log file
 
 	partial []byte // the current line so far; reader goroutine only
@@ -89,11 +91,24 @@ func (s *stream) name() string { return string(s.kind) }
 // give for now.
 func (s *stream) drain(r *os.File) {
 	lines, deadline, settling, late := 0, false, false, 0
+	probe := false // the last read emptied the pipe: look before giving the block back
 	for {
 		p := s.room()
 		var m int
 		var err error
-		if !deadline {
+		if probe {
+			// A busy pipe is often empty for an instant: if more is there
+			// already, keep reading into the block rather than going back
+			// to small reads, which cost a read and an event more per write.
+			probe = false
+			if m, err = readReady(r, p); errors.Is(err, errWouldBlock) {
+				s.releaseBlock() // idle again, and the block holds nothing kept
+				continue
+			}
+			if m == 0 && err == nil {
+				err = io.EOF
+			}
+		} else if !deadline {
 			m, err = s.read(r, p)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if !settling {
@@ -141,7 +156,11 @@ func (s *stream) drain(r *os.File) {
 				lines = 0
 			}
 			if short && !s.bufKept {
-				s.releaseBlock() // idle again, and the block holds nothing kept
+				if s.red == nil {
+					probe = true
+				} else {
+					s.releaseBlock() // the redactor reads for itself
+				}
 			}
 		}
 		if err != nil {
@@ -296,15 +315,18 @@ func (s *stream) deliver(line []byte) {
 }
 
 // deliverChunk sends what was read as a chunk event, holding back a
-// UTF-8 sequence that it ends inside of.
+// UTF-8 sequence that it ends inside of. The event's Data is b itself
+// (handlers must not keep it), or b joined to the bytes held back.
 func (s *stream) deliverChunk(b []byte) {
-	data := make([]byte, 0, len(s.rawTail)+len(b)) // the handler's own
-	data = append(append(data, s.rawTail...), b...)
-	cut := utf8Cut(data)
-	s.rawTail = append(s.rawTail[:0], data[cut:]...)
-	if cut > 0 {
-		s.sendChunk(data[:cut])
+	if len(s.rawTail) > 0 {
+		s.joined = append(append(s.joined[:0], s.rawTail...), b...)
+		b = s.joined
 	}
+	cut := utf8Cut(b)
+	if cut > 0 {
+		s.sendChunk(b[:cut])
+	}
+	s.rawTail = append(s.rawTail[:0], b[cut:]...)
 }
 
 func (s *stream) sendChunk(data []byte) {

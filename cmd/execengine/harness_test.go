@@ -50,7 +50,7 @@ var build struct {
 }
 
 // bridgeBinary builds cmd/execengine once per test run.
-func bridgeBinary(t *testing.T) string {
+func bridgeBinary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
 		path := filepath.Join(binDir, "execengine")

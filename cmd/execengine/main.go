@@ -4,10 +4,14 @@
 //	execengine run [--timeout 30s] [--json] --shell '<command string>'
 //	execengine bridge [flags]
 //
-// run prints each output line as it arrives (stderr lines marked), then a
-// one-line summary on stderr or, with --json, the Result as JSON on stdout.
-// Its exit code is the command's: 128+N for a signal, 124 for a timeout,
-// 130 when cancelled (Ctrl-C), 127 when the command could not start.
+// run prints the command's output as it arrives, byte for byte (stderr
+// marked "stderr| " at each line start), then a one-line summary on stderr
+// or, with --json, the Result as JSON on stdout. Its own stdin is passed
+// on to the command when it is not a terminal (--stdin forces it,
+// --stdin=false gives the command none). Its exit code is the command's:
+// 128+N for a signal, 124 for a timeout, 127 when the command could not
+// start. SIGINT, SIGTERM and SIGHUP stop the command's session and run
+// exits 128+N; so does a broken stdout (141, as for SIGPIPE).
 //
 // bridge serves a JSON-lines protocol on stdin/stdout for programs in other
 // languages; see "execengine bridge -h" and the README's "JSON-lines bridge
@@ -15,6 +19,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,13 +34,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escher-dbai/execengine"
 )
 
-// stdinSource is what --stdin reads.
-var stdinSource io.Reader = os.Stdin
+// stdinFile is run's own stdin, passed on to the command: nil in tests
+// that call run in-process.
+var stdinFile *os.File
 
 func main() {
+	stdinFile = os.Stdin
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -86,7 +95,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	grace := fs.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL when stopping the command")
 	dir := fs.String("dir", "", "working directory")
 	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
-	withStdin := fs.Bool("stdin", false, "read all of this program's stdin (to EOF) before starting, and feed it to the command")
+	withStdin := fs.Bool("stdin", false, "pass this program's stdin on to the command (default: when stdin is not a terminal); --stdin=false gives it none")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage+"\n\nrun flags:")
 		fs.PrintDefaults()
@@ -111,26 +120,17 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	lines := stdout
+	passStdin := stdinFile != nil && (isSet(fs, "stdin") && *withStdin || !isSet(fs, "stdin") && !isTerminal(stdinFile))
+	out := &output{stdout: stdout, stderr: &marker{w: stderr}, broken: make(chan struct{})}
 	if *asJSON {
-		lines = stderr
+		out.stdout = out.stderr.w
 	}
-	var mu sync.Mutex // stdout and stderr lines arrive on two goroutines
 	cfg := execengine.DefaultConfig()
 	cfg.EnableAutoCleanup = false
 	cfg.KillGracePeriod = *grace
 	cfg.MaxOutputSizeBytes = *maxOutput
 	cfg.MaxTimeout = max(cfg.MaxTimeout, *timeout)
-	cfg.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev.Type {
-		case execengine.EventStdout:
-			fmt.Fprintln(lines, ev.Line)
-		case execengine.EventStderr:
-			fmt.Fprintln(stderr, "stderr| "+ev.Line)
-		}
-	})
+	cfg.EventHandler = out
 	engine, err := execengine.New(cfg)
 	if err != nil {
 		printErr(stderr, "execengine", err)
@@ -145,37 +145,44 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	stopSignals := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
+	// With SIGPIPE notified, a write to a closed stdout fails with EPIPE
+	// instead of killing run, so it can stop the command first.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	ctx := context.Background()
-	req := execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir}
-	if *withStdin {
-		// Request.Stdin is a string: the whole input is read first, unbounded.
-		in, err := io.ReadAll(stdinSource)
-		if err != nil {
-			printErr(stderr, "execengine: reading stdin", err)
-			return 2
-		}
-		req.Stdin = string(in)
-	}
+	// The output as the child wrote it, in chunks: one write per read of
+	// the pipe, so a chatty child costs a write per 64 KiB, not per line.
+	req := execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir, NoLineEvents: true, Interactive: passStdin}
 	id, err := engine.Execute(ctx, req)
 	if err != nil {
 		printErr(stderr, "execengine", err)
 		return 2
 	}
+	if passStdin {
+		go feedStdin(engine, id, stdinFile) // blocked in a read at exit at worst: run is exiting
+	}
 	var received atomic.Int32 // the signal that stopped the command, 0 if none
 	watcherDone, watcherStop := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watcherDone)
+		var sig syscall.Signal
 		select {
-		case sig := <-sigs:
-			received.Store(int32(sig.(syscall.Signal)))
+		case s := <-sigs:
+			sig = s.(syscall.Signal)
 			signal.Reset(stopSignals...)
-			_ = engine.Cancel(id) // stop the whole session cleanly
+		case <-out.broken:
+			sig = syscall.SIGPIPE
 		case <-watcherStop:
+			return
 		}
+		received.Store(int32(sig))
+		_ = engine.Cancel(id) // stop the whole session cleanly
 	}()
 	res, err := engine.Wait(context.Background(), id)
 	close(watcherStop)
 	<-watcherDone
+	out.stderr.endLine()
 	if err != nil {
 		printErr(stderr, "execengine", err)
 		return 1
@@ -194,6 +201,100 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		return 128 + int(n)
 	}
 	return exitCode(res)
+}
+
+// output is run's event handler: it writes the command's output as it
+// arrives, stdout as it is and stderr marked at each line start.
+type output struct {
+	mu         sync.Mutex // stdout and stderr chunks arrive on two goroutines
+	stdout     io.Writer
+	stderr     *marker
+	brokenOnce sync.Once
+	broken     chan struct{} // closed when writing stdout failed (its reader is gone)
+}
+
+func (o *output) HandleEvent(ev execengine.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch ev.Type {
+	case execengine.EventStdoutChunk:
+		if _, err := o.stdout.Write(ev.Data); err != nil {
+			o.brokenOnce.Do(func() { close(o.broken) })
+		}
+	case execengine.EventStderrChunk:
+		o.stderr.Write(ev.Data)
+	}
+}
+
+// marker writes to w with "stderr| " at the start of every line.
+type marker struct {
+	w       io.Writer
+	midLine bool
+	buf     []byte
+}
+
+func (m *marker) Write(p []byte) (int, error) {
+	n := len(p)
+	m.buf = m.buf[:0]
+	for len(p) > 0 {
+		if !m.midLine {
+			m.buf = append(m.buf, "stderr| "...)
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			m.buf, m.midLine = append(m.buf, p...), true
+			break
+		}
+		m.buf, m.midLine = append(m.buf, p[:i+1]...), false
+		p = p[i+1:]
+	}
+	_, err := m.w.Write(m.buf)
+	return n, err
+}
+
+// endLine ends a last stderr line that had no newline, so the summary
+// starts a line of its own.
+func (m *marker) endLine() {
+	if m.midLine {
+		m.w.Write([]byte{'\n'})
+		m.midLine = false
+	}
+}
+
+// feedStdin copies in to the execution's stdin until EOF, waiting while
+// the stdin buffer is full, then closes it.
+func feedStdin(engine *execengine.Engine, id uuid.UUID, in io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := in.Read(buf)
+		for p := buf[:n]; len(p) > 0; {
+			k, werr := engine.WriteStdin(id, p)
+			p = p[k:]
+			switch {
+			case errors.Is(werr, execengine.ErrStdinFull):
+				time.Sleep(time.Millisecond)
+			case werr != nil:
+				return // the command closed its stdin or ended
+			}
+		}
+		if err != nil {
+			_ = engine.CloseStdin(id)
+			return
+		}
+	}
+}
+
+// isSet reports whether the flag name was given.
+func isSet(fs *flag.FlagSet, name string) (set bool) {
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// isTerminal reports whether f is a character device: a terminal, or
+// /dev/null, which has nothing to pass on either.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func summary(r execengine.Result) string {

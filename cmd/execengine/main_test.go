@@ -32,7 +32,7 @@ func TestRunSubcommand(t *testing.T) {
 	}{
 		{"exit code passes through", []string{"run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n",
 			[]string{"stderr| err\n", "execengine: failed exit_code=3", `error="command failed with exit code 3"`}},
-		{"success", []string{"run", "--", "printf", "a\\nb"}, 0, "a\nb\n", []string{"execengine: completed exit_code=0"}},
+		{"success", []string{"run", "--", "printf", "a\\nb"}, 0, "a\nb", []string{"execengine: completed exit_code=0"}},
 		{"shell string", []string{"run", "--shell", "echo $((6*7))"}, 0, "42\n", nil},
 		{"timeout", []string{"run", "--timeout", "100ms", "--grace", "50ms", "--shell", "echo start; sleep 10"}, 124, "start\n",
 			[]string{"execengine: timeout exit_code=-1", "signal=SIGTERM"}},
@@ -168,19 +168,6 @@ func TestRunMessages(t *testing.T) {
 	assert.Equal(t, "execengine bridge: invalid config: MaxConcurrentExecutions must be positive, got 0\n", stderr.String())
 }
 
-// --stdin feeds this program's stdin to the command.
-func TestRunStdin(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--stdin", "--", "cat")
-	cmd.Stdin = strings.NewReader("x\ny\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), stderr.String())
-	assert.Equal(t, "x\ny\n", stdout.String())
-}
-
 // SIGHUP (the terminal closed) and SIGTERM stop the command's whole
 // session, then run exits 128+N.
 func TestRunStopSignals(t *testing.T) {
@@ -214,5 +201,106 @@ func TestRunStopSignals(t *testing.T) {
 			assert.Contains(t, stderr.String(), "execengine: cancelled")
 			assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was stopped")
 		})
+	}
+}
+
+// run prints the bytes the command wrote: a 2 MB line stays one line,
+// CRLF and a missing final newline are kept, stderr is marked at line
+// starts only.
+func TestRunExactBytes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	line := `{"k":"` + strings.Repeat("v", 2<<20) + `"}`
+	path := filepath.Join(dir, "big.json")
+	require.NoError(t, os.WriteFile(path, []byte(line+"\n"), 0o600))
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"run", "--max-output", "1024", "--", "cat", path}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Equal(t, line+"\n", stdout.String(), "the 2 MB line came out changed")
+
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"run", "--shell", `printf 'a\r\nb\r1/2\r2/2'; printf 'e1\ne2 part' >&2; sleep 0.05; printf ' two\nno newline' >&2`}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	assert.Equal(t, "a\r\nb\r1/2\r2/2", stdout.String())
+	want := "stderr| e1\nstderr| e2 part two\nstderr| no newline\nexecengine: completed"
+	assert.True(t, strings.HasPrefix(stderr.String(), want), "stderr %q; want it to start %q", stderr.String(), want)
+}
+
+// A broken stdout (the reader went away, as with `| head -2`) stops the
+// command's whole session, and run exits 141 as a shell's SIGPIPE would.
+func TestRunBrokenStdout(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--grace", "1s", "--shell",
+		"sleep 77 & echo $! > "+pidFile+"; yes")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(out, buf) // like head -2
+	require.NoError(t, err)
+	assert.Equal(t, "y\ny\n", string(buf))
+	require.NoError(t, out.Close())
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr, stderr.String())
+	assert.Equal(t, 141, exitErr.ExitCode(), stderr.String())
+	assert.Contains(t, stderr.String(), "execengine: cancelled")
+	data, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	var sleepPID int
+	_, err = fmt.Sscan(strings.TrimSpace(string(data)), &sleepPID)
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was stopped")
+}
+
+// run's stdin reaches the command when it is not a terminal, as it
+// arrives (the command answers before the input ends); --stdin=false
+// gives the command none.
+func TestRunPassesStdin(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--shell", `read a; echo "got $a"; cat`)
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	_, err = io.WriteString(in, "one\n")
+	require.NoError(t, err)
+	got := make([]byte, len("got one\n"))
+	_, err = io.ReadFull(out, got) // answered while stdin is still open
+	require.NoError(t, err)
+	assert.Equal(t, "got one\n", string(got))
+	_, err = io.WriteString(in, "two\n")
+	require.NoError(t, err)
+	require.NoError(t, in.Close())
+	rest, err := io.ReadAll(out)
+	require.NoError(t, err)
+	assert.Equal(t, "two\n", string(rest))
+	require.NoError(t, cmd.Wait(), stderr.String())
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--", "cat"}, "x\n"},
+		{[]string{"run", "--stdin", "--", "cat"}, "x\n"},
+		{[]string{"run", "--stdin=false", "--", "cat"}, ""},
+	} {
+		cmd := exec.CommandContext(ctx, bridgeBinary(t), tc.args...)
+		cmd.Stdin = strings.NewReader("x\n")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Run(), stderr.String())
+		assert.Equal(t, tc.want, stdout.String(), "%v", tc.args)
 	}
 }
