@@ -148,7 +148,7 @@ func (r *recorder) HandleEvent(ev execengine.Event) {
 		r.overlaps.Add(1)
 	}
 	defer c.Add(-1)
-	runtime.Gosched() // widen the window an overlap would need
+	runtime.Gosched()              // widen the window an overlap would need
 	ev.Data = bytes.Clone(ev.Data) // valid only during the call
 	r.mu.Lock()
 	r.events[ev.ExecutionID] = append(r.events[ev.ExecutionID], ev)
