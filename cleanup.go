@@ -24,18 +24,20 @@ func (e *Engine) cleanupLoop() {
 }
 
 // Cleanup runs one cleanup pass now and returns how many executions it
-// removed: first the terminal executions that completed more than
+// removed, oldest first: the terminal executions that completed more than
 // Config.ExecutionRetention ago, then the oldest terminal ones while more
-// than Config.MaxInMemoryExecutions are in memory. Pending and running
-// executions are never removed. The pass visits only executions it
-// removes, oldest first, a batch per lock hold. Spill files in the OS temp
-// dir go with their executions.
+// than Config.MaxInMemoryExecutions are in memory or their output is above
+// Config.MaxRetainedOutputBytes (the newest terminal execution is kept
+// whatever its size). Pending and running executions are never removed,
+// nor one whose terminal event is still being delivered (it goes in a
+// later pass). The pass visits only executions it removes, a batch per
+// lock hold. Spill files in the OS temp dir go with their executions.
 func (e *Engine) Cleanup() int {
 	cutoff := time.Now().Add(-e.cfg.ExecutionRetention)
 	removed := 0
-	var gone []*execution
+	var gone, held []*execution
 	for more := true; more; {
-		gone = gone[:0]
+		gone, held = gone[:0], held[:0]
 		e.mu.Lock()
 		more = false
 		for n := 0; len(e.finished) > 0; {
@@ -45,17 +47,23 @@ func (e *Engine) Cleanup() int {
 					more = true
 					break
 				}
-				expired := !x.result.CompletedAt.After(cutoff)
-				if !expired && e.count <= e.cfg.MaxInMemoryExecutions {
+				if !e.overdue(x, cutoff) {
 					break
 				}
-				e.delete(x)
-				gone = append(gone, x)
-				n++
-				removed++
+				if x.delivered() {
+					e.delete(x)
+					gone = append(gone, x)
+					n++
+					removed++
+				} else {
+					held = append(held, x)
+				}
 			}
 			e.finished[0] = nil
 			e.finished = e.finished[1:]
+		}
+		if len(held) > 0 {
+			e.finished = append(held, e.finished...)
 		}
 		e.compactFinished()
 		e.mu.Unlock()
@@ -64,6 +72,28 @@ func (e *Engine) Cleanup() int {
 		}
 	}
 	return removed
+}
+
+// overdue reports whether the terminal execution x, the oldest left in
+// e.finished, is due for removal; e.mu is held.
+func (e *Engine) overdue(x *execution, cutoff time.Time) bool {
+	switch {
+	case !x.result.CompletedAt.After(cutoff), e.count > e.cfg.MaxInMemoryExecutions:
+		return true
+	case e.retained > e.cfg.MaxRetainedOutputBytes:
+		return x != e.finished[len(e.finished)-1]
+	}
+	return false
+}
+
+// delivered reports whether x's terminal event has been delivered.
+func (x *execution) delivered() bool {
+	select {
+	case <-x.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // compactFinished drops executions removed by Remove from the cleanup list

@@ -31,13 +31,18 @@ const (
 // Config configures an [Engine]. Start from [DefaultConfig]: the zero
 // Config is not valid.
 type Config struct {
-	DefaultTimeout          time.Duration           // used when Request.Timeout is 0; default 5m
-	MaxTimeout              time.Duration           // larger request timeouts are rejected; default 1h
-	StreamOutput            bool                    // deliver stdout/stderr events, one per line; default true
-	LogDir                  string                  // "": no per-execution log files; else <LogDir>/<id>.log
-	MaxConcurrentExecutions int                     // running at once; default 100
-	MaxQueuedExecutions     int                     // 0: Execute fails fast at the limit; >0: that many wait, FIFO, pending
-	MaxInMemoryExecutions   int                     // cleanup keeps at most this many; default 1000
+	DefaultTimeout          time.Duration // used when Request.Timeout is 0; default 5m
+	MaxTimeout              time.Duration // larger request timeouts are rejected; default 1h
+	StreamOutput            bool          // deliver stdout/stderr events, one per line; default true
+	LogDir                  string        // "": no per-execution log files; else <LogDir>/<id>.log
+	MaxConcurrentExecutions int           // running at once; default 100
+	MaxQueuedExecutions     int           // 0: Execute fails fast at the limit; >0: that many wait, FIFO, pending
+	MaxInMemoryExecutions   int           // cleanup keeps at most this many; default 1000
+	// MaxRetainedOutputBytes bounds the output (Stdout + Stderr) that
+	// terminal executions keep in memory: with EnableAutoCleanup, when an
+	// execution ends above it, the oldest terminal executions are removed
+	// until it fits; the newest stays, however large. Default 256 MiB.
+	MaxRetainedOutputBytes  int64
 	ExecutionRetention      time.Duration           // cleanup removes terminal executions older than this; default 1h
 	CleanupInterval         time.Duration           // how often the cleanup ticker runs; default 1m
 	EnableAutoCleanup       bool                    // run the cleanup ticker; default true
@@ -64,6 +69,7 @@ func DefaultConfig() Config {
 		StreamOutput:            true,
 		MaxConcurrentExecutions: 100,
 		MaxInMemoryExecutions:   1000,
+		MaxRetainedOutputBytes:  256 << 20,
 		ExecutionRetention:      time.Hour,
 		CleanupInterval:         time.Minute,
 		EnableAutoCleanup:       true,
@@ -97,6 +103,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInMemoryExecutions <= 0 {
 		bad("MaxInMemoryExecutions must be positive, got %d", c.MaxInMemoryExecutions)
+	}
+	if c.MaxRetainedOutputBytes <= 0 {
+		bad("MaxRetainedOutputBytes must be positive, got %d", c.MaxRetainedOutputBytes)
 	}
 	if c.ExecutionRetention < 0 {
 		bad("ExecutionRetention must not be negative, got %v", c.ExecutionRetention)

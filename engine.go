@@ -57,6 +57,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	count    int          // entries in execs
+	retained int64        // output kept by the executions in finished (x.kept), for MaxRetainedOutputBytes
 	queue    []*execution // FIFO of pending executions waiting for a slot
 	running  int          // slots in use
 	finished []*execution // terminal executions in completion order, for cleanup
@@ -190,6 +191,9 @@ func (e *Engine) finish(x *execution, res *Result, slot bool) {
 
 	e.mu.Lock()
 	e.finished = append(e.finished, x)
+	x.kept = int64(len(res.Stdout) + len(res.Stderr))
+	e.retained += x.kept
+	trim := e.cfg.EnableAutoCleanup && e.retained > e.cfg.MaxRetainedOutputBytes
 	if slot {
 		e.running--
 		for len(e.queue) > 0 && e.running < e.cfg.MaxConcurrentExecutions {
@@ -219,6 +223,11 @@ func (e *Engine) finish(x *execution, res *Result, slot bool) {
 		terminal.Type = EventCancelled
 	}
 	x.send(terminal)
+	if trim {
+		// Before done: Close waits for this pass. x itself is held until
+		// its terminal event is delivered, so it is never the one removed.
+		e.Cleanup()
+	}
 	close(x.done)
 }
 
@@ -526,6 +535,7 @@ func (e *Engine) store(x *execution) {
 func (e *Engine) delete(x *execution) {
 	e.execs.Delete(x.id)
 	e.count--
+	e.retained -= x.kept
 	x.removed = true
 	e.stats.forgotten(x)
 }

@@ -59,7 +59,7 @@ func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	assert.Equal(t, Config{
 		DefaultTimeout: 5 * time.Minute, MaxTimeout: time.Hour, StreamOutput: true,
-		MaxConcurrentExecutions: 100, MaxInMemoryExecutions: 1000, ExecutionRetention: time.Hour,
+		MaxConcurrentExecutions: 100, MaxInMemoryExecutions: 1000, MaxRetainedOutputBytes: 256 << 20, ExecutionRetention: time.Hour,
 		CleanupInterval: time.Minute, EnableAutoCleanup: true, MaxOutputSizeBytes: 10 << 20,
 		OversizedOutputStrategy: TruncateWithWarning, KillGracePeriod: 5 * time.Second,
 	}, c)
@@ -78,6 +78,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero concurrency", func(c *Config) { c.MaxConcurrentExecutions = 0 }, "MaxConcurrentExecutions must be positive, got 0"},
 		{"negative queue", func(c *Config) { c.MaxQueuedExecutions = -1 }, "MaxQueuedExecutions must not be negative, got -1"},
 		{"zero in memory", func(c *Config) { c.MaxInMemoryExecutions = 0 }, "MaxInMemoryExecutions must be positive, got 0"},
+		{"zero retained output", func(c *Config) { c.MaxRetainedOutputBytes = 0 }, "MaxRetainedOutputBytes must be positive, got 0"},
+		{"negative retained output", func(c *Config) { c.MaxRetainedOutputBytes = -5 }, "MaxRetainedOutputBytes must be positive, got -5"},
 		{"negative retention", func(c *Config) { c.ExecutionRetention = -time.Second }, "ExecutionRetention must not be negative, got -1s"},
 		{"zero cleanup interval", func(c *Config) { c.CleanupInterval = 0 }, "CleanupInterval must be positive when EnableAutoCleanup is set, got 0s"},
 		{"zero output limit", func(c *Config) { c.MaxOutputSizeBytes = 0 }, "MaxOutputSizeBytes must be positive, got 0"},
@@ -826,7 +828,7 @@ func TestConfigJSON(t *testing.T) {
 	data, err := json.Marshal(DefaultConfig())
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"default_timeout_ms":300000,"max_timeout_ms":3600000,"stream_output":true,"log_dir":null,
-	 "max_concurrent_executions":100,"max_queued_executions":0,"max_in_memory_executions":1000,
+	 "max_concurrent_executions":100,"max_queued_executions":0,"max_in_memory_executions":1000,"max_retained_output_bytes":268435456,
 	 "execution_retention_secs":3600,"cleanup_interval_secs":60,"enable_auto_cleanup":true,
 	 "max_output_size_bytes":10485760,"oversized_output_strategy":"TruncateWithWarning","kill_grace_period_ms":5000}`, string(data))
 

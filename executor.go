@@ -76,6 +76,7 @@ type execution struct {
 	// Guarded by Engine.mu.
 	queued  bool
 	removed bool
+	kept    int64 // bytes of its final Stdout and Stderr, once terminal
 }
 
 func newExecution(e *Engine, id uuid.UUID, p *plan, h EventHandler) *execution {

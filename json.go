@@ -908,6 +908,7 @@ type configJSON struct {
 	MaxConcurrentExecutions int                     `json:"max_concurrent_executions"`
 	MaxQueuedExecutions     int                     `json:"max_queued_executions"`
 	MaxInMemoryExecutions   int                     `json:"max_in_memory_executions"`
+	MaxRetainedOutputBytes  int64                   `json:"max_retained_output_bytes"`
 	ExecutionRetentionSecs  int64                   `json:"execution_retention_secs"`
 	CleanupIntervalSecs     int64                   `json:"cleanup_interval_secs"`
 	EnableAutoCleanup       bool                    `json:"enable_auto_cleanup"`
@@ -936,7 +937,8 @@ func configDurations(c *Config) []struct {
 }
 
 // MarshalJSON writes the Rust ExecutionConfig field names plus this port's
-// (max_queued_executions, cleanup_interval_secs, kill_grace_period_ms).
+// (max_queued_executions, max_retained_output_bytes, cleanup_interval_secs,
+// kill_grace_period_ms).
 // Durations are written in their field's unit, rounded up (a 500 ms
 // CleanupInterval is 1 s, never the invalid 0); a negative one is an error
 // matching [ErrInvalidConfig]. EventHandler and Logger are not data and
@@ -945,7 +947,8 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	j := configJSON{
 		StreamOutput: c.StreamOutput, LogDir: optString(c.LogDir),
 		MaxConcurrentExecutions: c.MaxConcurrentExecutions, MaxQueuedExecutions: c.MaxQueuedExecutions,
-		MaxInMemoryExecutions: c.MaxInMemoryExecutions, EnableAutoCleanup: c.EnableAutoCleanup,
+		MaxInMemoryExecutions: c.MaxInMemoryExecutions, MaxRetainedOutputBytes: c.MaxRetainedOutputBytes,
+		EnableAutoCleanup:  c.EnableAutoCleanup,
 		MaxOutputSizeBytes: c.MaxOutputSizeBytes, OversizedOutputStrategy: c.OversizedOutputStrategy,
 	}
 	out := []*int64{&j.DefaultTimeoutMS, &j.MaxTimeoutMS, &j.ExecutionRetentionSecs, &j.CleanupIntervalSecs, &j.KillGracePeriodMS}
@@ -1000,6 +1003,7 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 	setInt("max_concurrent_executions", &v.MaxConcurrentExecutions)
 	setInt("max_queued_executions", &v.MaxQueuedExecutions)
 	setInt("max_in_memory_executions", &v.MaxInMemoryExecutions)
+	setInt64("max_retained_output_bytes", &v.MaxRetainedOutputBytes)
 	setBool("enable_auto_cleanup", &v.EnableAutoCleanup)
 	setInt64("max_output_size_bytes", &v.MaxOutputSizeBytes)
 	if o.has("oversized_output_strategy") {

@@ -459,7 +459,7 @@ func (g gen) config() Config {
 	strategies := []OversizedOutputStrategy{TruncateWithWarning, FailExecution, StreamToFile, ""}
 	return Config{
 		DefaultTimeout: g.duration(), MaxTimeout: g.duration(), StreamOutput: g.r.IntN(2) == 0, LogDir: g.str(),
-		MaxConcurrentExecutions: g.int(), MaxQueuedExecutions: g.int(), MaxInMemoryExecutions: g.int(),
+		MaxConcurrentExecutions: g.int(), MaxQueuedExecutions: g.int(), MaxInMemoryExecutions: g.int(), MaxRetainedOutputBytes: g.r.Int64(),
 		ExecutionRetention: g.duration(), CleanupInterval: g.duration(), EnableAutoCleanup: g.r.IntN(2) == 0,
 		MaxOutputSizeBytes: g.r.Int64(), OversizedOutputStrategy: strategies[g.r.IntN(len(strategies))],
 		KillGracePeriod: g.duration(),
