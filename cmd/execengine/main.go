@@ -3,6 +3,8 @@
 //	execengine run [--timeout 30s] [--json] -- <program> [args…]
 //	execengine run [--timeout 30s] [--json] --shell '<command string>'
 //	execengine bridge [flags]
+//	execengine worker --nats URL [flags]
+//	execengine bridge --nats URL [flags]
 //
 // run prints the command's output as it arrives, byte for byte (stderr
 // marked "stderr| " at each line start), then a one-line summary on stderr
@@ -15,7 +17,9 @@
 //
 // bridge serves a JSON-lines protocol on stdin/stdout for programs in other
 // languages; see "execengine bridge -h" and the README's "JSON-lines bridge
-// protocol" section.
+// protocol" section. worker, and bridge with --nats, are served by the
+// companion command execengine-nats (module natsexec, so that this one
+// never depends on NATS), found next to this program or in PATH.
 package main
 
 import (
@@ -51,7 +55,9 @@ func main() {
 const usage = `usage:
   execengine run [flags] -- <program> [args...]
   execengine run [flags] --shell '<command string>'
-  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)`
+  execengine bridge [flags]    (JSON lines on stdin/stdout; execengine bridge -h)
+  execengine worker --nats URL [flags]    (a natsexec worker; needs execengine-nats)
+  execengine bridge --nats URL [flags]    (the bridge served by a natsexec cluster)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -62,7 +68,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runCommand(args[1:], stdout, stderr)
 	case "bridge":
+		if wantsNATS(args[1:]) {
+			return runNATS("bridge", args[1:], stderr)
+		}
 		return bridgeMain(args[1:], stdout, stderr)
+	case "worker":
+		return runNATS("worker", args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return 0
