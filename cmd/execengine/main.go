@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,6 +107,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	grace := fs.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL when stopping the command")
 	dir := fs.String("dir", "", "working directory")
 	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
+	var secretEnv []string
+	fs.Func("secret-env", "also mask the value of this environment variable (repeatable); those named like the library's\nsecret patterns (*_TOKEN, *_PASSWORD, *SECRET_ACCESS_KEY, …) are masked anyway", func(name string) error {
+		secretEnv = append(secretEnv, name)
+		return nil
+	})
 	withStdin := fs.Bool("stdin", false, "pass this program's stdin on to the command (default: when stdin is not a terminal); --stdin=false gives it none")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage+"\n\nrun flags:")
@@ -165,6 +171,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	// The output as the child wrote it, in chunks: one write per read of
 	// the pipe, so a chatty child costs a write per 64 KiB, not per line.
 	req := execengine.Request{Command: cmd, Timeout: *timeout, WorkingDir: *dir, NoLineEvents: true, Interactive: passStdin}
+	if req.Secrets, err = envSecrets(secretEnv, os.Environ(), stderr); err != nil {
+		printErr(stderr, "execengine", err)
+		return 2
+	}
 	id, err := engine.Execute(ctx, req)
 	if err != nil {
 		printErr(stderr, "execengine", err)
@@ -293,6 +303,45 @@ func feedStdin(engine *execengine.Engine, id uuid.UUID, in io.Reader) {
 			return
 		}
 	}
+}
+
+// envSecrets returns the values in environ to mask: those of the variables
+// named in names (which must be set and long enough), and those whose
+// names match the library's default secret patterns, as the library does
+// for Request.Env (one too short to mask is reported, not refused: it was
+// only inherited).
+func envSecrets(names, environ []string, stderr io.Writer) ([]string, error) {
+	var out []string
+	for _, name := range names {
+		v, ok := os.LookupEnv(name)
+		if !ok || len(v) < execengine.MinSecretLen {
+			return nil, fmt.Errorf("--secret-env %s: not set, or shorter than %d bytes", name, execengine.MinSecretLen)
+		}
+		out = append(out, v)
+	}
+	patterns := execengine.DefaultSecretEnvPatterns()
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if v == "" || !matchesAny(patterns, k) {
+			continue
+		}
+		if len(v) < execengine.MinSecretLen {
+			fmt.Fprintf(stderr, "execengine: $%s looks like a secret but is too short to mask (under %d bytes)\n", k, execengine.MinSecretLen)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// matchesAny matches name against path.Match patterns, ignoring case.
+func matchesAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(strings.ToUpper(p), strings.ToUpper(name)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // isSet reports whether the flag name was given.
