@@ -144,11 +144,24 @@ func (s *stream) drain(r *os.File) {
 			s.store(p[:m])
 			lines = 0
 		} else if m > 0 {
-			if s.buf == nil { // the small read was full: the pipe is busy
+			short := m < len(p) && !deadline // the pipe is empty for now: store, so Snapshot is current
+			if s.buf == nil {                // the small read was full: the pipe is busy
 				s.buf, s.bufKept, s.n, s.done = blockPool.Get().(*[blockSize]byte), false, 0, 0
 				copy(s.buf[:], p[:m])
+				if s.red == nil && !deadline && err == nil {
+					// Take the rest of the burst now, so it is one chunk
+					// (one event, one write downstream), not 512 bytes and then the rest.
+					k, rerr := readReady(r, s.buf[m:])
+					m += k
+					switch {
+					case k == 0 && rerr == nil:
+						err = io.EOF
+					case rerr != nil && !errors.Is(rerr, errWouldBlock):
+						err = rerr
+					}
+					short = m < blockSize
+				}
 			}
-			short := m < len(p) && !deadline // the pipe is empty for now: store, so Snapshot is current
 			lines += s.split(s.buf[s.n : s.n+m])
 			s.n += m
 			if short || s.n == blockSize || lines >= batchLines {

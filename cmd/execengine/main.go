@@ -106,7 +106,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	shell := fs.String("shell", "", "run this string with bash -c instead of a program")
 	grace := fs.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL when stopping the command")
 	dir := fs.String("dir", "", "working directory")
-	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept in memory")
+	maxOutput := fs.Int64("max-output", 10<<20, "bytes of each stream kept for the Result with --json (without it the output is printed as it arrives\nand only 64 KiB is kept, unless this is set)")
 	var secretEnv []string
 	fs.Func("secret-env", "also mask the value of this environment variable (repeatable); those named like the library's\nsecret patterns (*_TOKEN, *_PASSWORD, *SECRET_ACCESS_KEY, …) are masked anyway", func(name string) error {
 		secretEnv = append(secretEnv, name)
@@ -146,6 +146,12 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	cfg.EnableAutoCleanup = false
 	cfg.KillGracePeriod = *grace
 	cfg.MaxOutputSizeBytes = *maxOutput
+	printed := !*asJSON && !isSet(fs, "max-output")
+	if printed {
+		// Nothing shows the kept output: keeping 10 MiB of a chatty
+		// command cost as much as passing all of it on.
+		cfg.MaxOutputSizeBytes = min(*maxOutput, 64<<10)
+	}
 	cfg.MaxTimeout = max(cfg.MaxTimeout, *timeout)
 	cfg.EventHandler = out
 	engine, err := execengine.New(cfg)
@@ -216,6 +222,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	} else {
+		if printed {
+			res.Truncated = false // all of it was printed
+		}
 		fmt.Fprintln(stderr, summary(res))
 	}
 	if n := received.Load(); n != 0 && res.Status == execengine.StatusCancelled {
