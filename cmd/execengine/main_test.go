@@ -174,34 +174,62 @@ func TestRunStopSignals(t *testing.T) {
 	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			pidFile := filepath.Join(t.TempDir(), "pid")
-			cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--grace", "1s", "--shell",
-				"sleep 77 & echo $! > "+pidFile+"; echo ready; wait")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
+			p := startWithSleep(t, "echo ready; wait")
 			buf := make([]byte, 6)
-			_, err = io.ReadFull(out, buf)
+			_, err := io.ReadFull(p.out, buf)
 			require.NoError(t, err)
-			data, err := os.ReadFile(pidFile)
-			require.NoError(t, err)
-			var sleepPID int
-			_, err = fmt.Sscan(strings.TrimSpace(string(data)), &sleepPID)
-			require.NoError(t, err)
-
-			require.NoError(t, cmd.Process.Signal(sig))
-			err = cmd.Wait()
-			var exitErr *exec.ExitError
-			require.ErrorAs(t, err, &exitErr, stderr.String())
-			assert.Equal(t, 128+int(sig), exitErr.ExitCode(), stderr.String())
-			assert.Contains(t, stderr.String(), "execengine: cancelled")
-			assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was stopped")
+			sleepPID := p.sleepPID(t)
+			require.NoError(t, p.cmd.Process.Signal(sig))
+			p.wantStopped(t, 128+int(sig), sleepPID)
 		})
 	}
+}
+
+// withSleep is `execengine run` of a script that first starts a
+// background `sleep 77` and writes its pid to pidFile.
+type withSleep struct {
+	cmd     *exec.Cmd
+	out     io.ReadCloser
+	stderr  bytes.Buffer
+	pidFile string
+}
+
+func startWithSleep(t *testing.T, rest string) *withSleep {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	p := &withSleep{pidFile: filepath.Join(t.TempDir(), "pid")}
+	p.cmd = exec.CommandContext(ctx, bridgeBinary(t), "run", "--grace", "1s", "--shell",
+		"sleep 77 & echo $! > "+p.pidFile+"; "+rest)
+	p.cmd.Stderr = &p.stderr
+	var err error
+	p.out, err = p.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
+	return p
+}
+
+// sleepPID reads the background sleep's pid, once the script has printed.
+func (p *withSleep) sleepPID(t *testing.T) int {
+	t.Helper()
+	data, err := os.ReadFile(p.pidFile)
+	require.NoError(t, err)
+	var pid int
+	_, err = fmt.Sscan(strings.TrimSpace(string(data)), &pid)
+	require.NoError(t, err)
+	return pid
+}
+
+// wantStopped waits for run to exit with code, as cancelled, and for the
+// background sleep to be gone.
+func (p *withSleep) wantStopped(t *testing.T, code, sleepPID int) {
+	t.Helper()
+	err := p.cmd.Wait()
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, err, &exitErr, p.stderr.String())
+	assert.Equal(t, code, exitErr.ExitCode(), p.stderr.String())
+	assert.Contains(t, p.stderr.String(), "execengine: cancelled")
+	assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was stopped")
 }
 
 // run prints the bytes the command wrote: a 2 MB line stays one line,
@@ -231,32 +259,14 @@ func TestRunExactBytes(t *testing.T) {
 // command's whole session, and run exits 141 as a shell's SIGPIPE would.
 func TestRunBrokenStdout(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	cmd := exec.CommandContext(ctx, bridgeBinary(t), "run", "--grace", "1s", "--shell",
-		"sleep 77 & echo $! > "+pidFile+"; yes")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	p := startWithSleep(t, "yes")
 	buf := make([]byte, 4)
-	_, err = io.ReadFull(out, buf) // like head -2
+	_, err := io.ReadFull(p.out, buf) // like head -2
 	require.NoError(t, err)
 	assert.Equal(t, "y\ny\n", string(buf))
-	require.NoError(t, out.Close())
-	err = cmd.Wait()
-	var exitErr *exec.ExitError
-	require.ErrorAs(t, err, &exitErr, stderr.String())
-	assert.Equal(t, 141, exitErr.ExitCode(), stderr.String())
-	assert.Contains(t, stderr.String(), "execengine: cancelled")
-	data, err := os.ReadFile(pidFile)
-	require.NoError(t, err)
-	var sleepPID int
-	_, err = fmt.Sscan(strings.TrimSpace(string(data)), &sleepPID)
-	require.NoError(t, err)
-	assert.Eventually(t, func() bool { return !alive(sleepPID) }, 5*time.Second, 10*time.Millisecond, "the background sleep was stopped")
+	sleepPID := p.sleepPID(t)
+	require.NoError(t, p.out.Close())
+	p.wantStopped(t, 141, sleepPID)
 }
 
 // run's stdin reaches the command when it is not a terminal, as it
