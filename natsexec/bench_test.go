@@ -13,7 +13,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// Run with: go test -run '^$' -bench . -benchtime 1000x ./
+// Run with: go test -run '^$' -bench 'Exec|Engine|NATS' -benchtime 1000x ./
+// and go test -run '^$' -bench EventLatency -benchtime 20x ./ (each of its
+// runs takes about a second)
 // (BENCHMARKS.md has the numbers). Each benchmark runs b.N × true.
 
 // BenchmarkRawExec is the floor: os/exec, 16 at a time.
