@@ -478,7 +478,9 @@ func (w *Worker) take(msg jetstream.Msg) {
 	w.mu.Lock()
 	h.rev = newRev
 	w.mu.Unlock()
-	_, err = w.eng.Execute(ctx, req)
+	// Claimed: it runs whatever the claim's deadline did meanwhile (a slow
+	// store under load is no reason to fail a request it now owns).
+	_, err = w.eng.Execute(context.WithoutCancel(ctx), req)
 	w.mu.Lock()
 	h.inEngine = err == nil
 	cancelled := h.cancel
