@@ -21,8 +21,9 @@ import "context"
 // that does not take "-l -c" (tcsh) is an error.
 //
 // It waits at most until ctx is done, and at most 10 s in any case; then the
-// shell and everything it started are killed, and the error matches ctx's
-// error or [context.DeadlineExceeded]. Every error names the shell; one
+// shell's session (the shell and what it started, unless that called
+// setsid) is killed, and the error matches ctx's error or
+// [context.DeadlineExceeded]. Every error names the shell; one
 // that exited non-zero is an [*ExitError] and the error shows the end of
 // what it wrote to stderr.
 //
