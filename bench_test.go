@@ -51,15 +51,26 @@ func runWait(b *testing.B, e *execengine.Engine, req execengine.Request) execeng
 	return res
 }
 
-// BenchmarkExecuteWaitTrue is one spawn+wait of /bin/true with its output
+// trueProgram is true(1) from PATH, looked up once, before the timing:
+// there is no /bin/true on macOS (it is /usr/bin/true).
+func trueProgram(b *testing.B) string {
+	b.Helper()
+	p, err := exec.LookPath("true")
+	if err != nil {
+		b.Skipf("no true on PATH: %v", err)
+	}
+	return p
+}
+
+// BenchmarkExecuteWaitTrue is one spawn+wait of true with its output
 // captured: the engine's fixed cost per command on top of the process.
 func BenchmarkExecuteWaitTrue(b *testing.B) {
 	e := benchEngine(b, nil)
-	req := execengine.Request{Command: execengine.Exec{Program: "/bin/true"}}
+	req := execengine.Request{Command: execengine.Exec{Program: trueProgram(b)}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if res := runWait(b, e, req); !res.Success {
-			b.Fatalf("/bin/true: %s", res.Error)
+			b.Fatalf("%s: %s", req.Command.(execengine.Exec).Program, res.Error)
 		}
 	}
 }
@@ -68,9 +79,10 @@ func BenchmarkExecuteWaitTrue(b *testing.B) {
 // as bench/ does it (own pipes, a goroutine per pipe): the baseline for
 // profiles of the engine's fixed cost (pprof -diff_base).
 func BenchmarkOSExecTrue(b *testing.B) {
+	truePath := trueProgram(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		cmd := exec.Command("/bin/true")
+		cmd := exec.Command(truePath)
 		or, ow, err := os.Pipe()
 		if err != nil {
 			b.Fatal(err)
@@ -145,7 +157,7 @@ func BenchmarkLargeCapture(b *testing.B) {
 func BenchmarkExecuteLatency(b *testing.B) {
 	e := benchEngine(b, nil)
 	ctx := context.Background()
-	req := execengine.Request{Command: execengine.Exec{Program: "/bin/true"}}
+	req := execengine.Request{Command: execengine.Exec{Program: trueProgram(b)}}
 	b.ReportAllocs()
 	for b.Loop() {
 		id, err := e.Execute(ctx, req)

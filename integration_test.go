@@ -8,7 +8,6 @@ package execengine_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -274,42 +273,6 @@ func requireGone[T any](t *testing.T, what string, members func() []T) {
 	require.Empty(t, live, "%s still has live members", what)
 }
 
-type procStat struct {
-	pid, ppid, pgrp, sid int
-	state                byte
-	comm                 string
-}
-
-func procStats() []procStat {
-	dirs, _ := os.ReadDir("/proc")
-	var out []procStat
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp …; comm may contain spaces and parens.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 4 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		pgrp, _ := strconv.Atoi(f[2])
-		sid, _ := strconv.Atoi(f[3])
-		comm := string(b[bytes.IndexByte(b, '(')+1 : i])
-		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, sid: sid, state: f[0][0], comm: comm})
-	}
-	return out
-}
-
 // splitLines splits LF-terminated text (final newline optional) into lines.
 func splitLines(s string) []string {
 	if s == "" {
@@ -327,13 +290,6 @@ func zombieChildren() []string {
 		}
 	}
 	return z
-}
-
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
 }
 
 // ---------------------------------------------------------------------------
@@ -492,14 +448,12 @@ func TestStopReasonIsDeterministic(t *testing.T) {
 // Wait hang either, and the output written before is kept.
 func TestEscapedGrandchildDoesNotHang(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skip("no setsid")
-	}
+	setsid, leads := escapeSession(t)
 	e := newEngine(t, nil)
-	// The leader waits until the grandchild leads its own session (field 6
-	// of /proc/PID/stat), so the group kill cannot catch it.
-	res := run(t, e, shReq(`setsid sleep 30 & p=$!
-while [ "$(cut -d' ' -f6 /proc/$p/stat)" != "$p" ]; do sleep 0.01; done
+	// The leader waits until the grandchild leads its own session, so the
+	// group kill cannot catch it.
+	res := run(t, e, shReq(setsid+` sleep 30 & p=$!
+until `+leads+`; do sleep 0.01; done
 echo $p; echo hi`))
 	// Output after the drain deadline would be lost: the result says so.
 	assert.Equal(t, execengine.StatusFailed, res.Status, res.Error)
@@ -1320,7 +1274,10 @@ func TestEnvDirStdin(t *testing.T) {
 		{"stdin-1mib", execengine.Request{Command: sh("cat"), Stdin: big}, big},
 		{"stdin-unread", execengine.Request{Command: sh("echo ignored-stdin"), Stdin: big}, "ignored-stdin\n"},
 		{"empty-stdin-is-devnull", execengine.Request{Command: sh("cat; echo eof"), Timeout: 30 * time.Second}, "eof\n"},
-		{"devnull-readlink", execengine.Request{Command: sh("readlink /proc/self/fd/0")}, "/dev/null\n"},
+		// The test binary as the child (helper "stdin" in main_test.go):
+		// fstat of its stdin is /dev/null's file; no /proc needed.
+		{"devnull-same-file", execengine.Request{Command: execengine.Exec{Program: os.Args[0]},
+			Env: map[string]string{"EXECENGINE_TEST_HELPER": "stdin"}}, "/dev/null\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -71,6 +71,21 @@ var helpers = map[string]func(args []string) int{
 		}
 		return 0
 	},
+	// stdin prints os.DevNull when its stdin is the null device (the same
+	// file), else stdin's mode.
+	"stdin": func([]string) int {
+		in, err := os.Stdin.Stat()
+		if err != nil {
+			fmt.Println("stdin:", err)
+			return 1
+		}
+		if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(in, null) {
+			fmt.Println(os.DevNull)
+		} else {
+			fmt.Println("stdin is", in.Mode(), err)
+		}
+		return 0
+	},
 	// spew writes args[0] lines of 99 'x' and a newline to stdout.
 	"spew": spew,
 	// touch creates the file args[0]: proof that the process ran.

@@ -21,6 +21,7 @@ import (
 // kind of ending.
 func TestStats(t *testing.T) {
 	t.Parallel()
+	setsid, leads := escapeSession(t)
 	e := newEngine(t, func(c *execengine.Config) {
 		c.MaxConcurrentExecutions = 2
 		c.MaxQueuedExecutions = 2
@@ -56,8 +57,8 @@ func TestStats(t *testing.T) {
 
 	// A grandchild in a session of its own holds the pipes past the drain
 	// deadline.
-	r = keep(run(t, e, shReq(`setsid sleep 30 & p=$!
-while [ "$(cut -d' ' -f6 /proc/$p/stat)" != "$p" ]; do sleep 0.01; done
+	r = keep(run(t, e, shReq(setsid+` sleep 30 & p=$!
+until `+leads+`; do sleep 0.01; done
 echo $p`)))
 	assert.Equal(t, execengine.CodeOutputIncomplete, r.ErrorCode, r.Error)
 	if pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout)); assert.NoError(t, err) {

@@ -109,12 +109,11 @@ func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(s, v) }
 // alive reports whether pid is a live process; a zombie waiting for init
 // to reap it is not.
 func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	state, _, ok, err := procState(pid)
 	if err != nil {
-		return syscall.Kill(pid, 0) == nil
+		panic(err) // no answer is not "gone"
 	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
+	return ok && state != 'Z'
 }
 
 // Every signal maps to 128 + its own number on this system, including the
