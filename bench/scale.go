@@ -32,6 +32,9 @@ type ScalePoint struct {
 	// and the resident set grown since before, per running execution.
 	HeapPerRunning float64 `json:"heap_per_running_bytes"`
 	RSSPerRunning  float64 `json:"rss_per_running_bytes"`
+	// FDsPerRunning is the open fds (/proc/self/fd) grown per running
+	// execution.
+	FDsPerRunning float64 `json:"fds_per_running"`
 	// StartAll is the time from the first Execute until Stats().Running
 	// was N; Submit the part spent in the N Execute calls.
 	StartAll time.Duration `json:"start_all_ns"`
@@ -80,6 +83,17 @@ func fdLimit() uint64 {
 	var lim syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	return lim.Cur
+}
+
+func openFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+// maxRunning is the largest N, in steps of 500, that the fd limit leaves
+// room for.
+func maxRunning() int {
+	return int((fdLimit()-1024)/fdsPerRunning) / 500 * 500
 }
 
 func osThreads() int {
@@ -132,6 +146,7 @@ func scaleOne(n, probes int) (*ScalePoint, error) {
 	p := &ScalePoint{N: n, Grace: execengine.DefaultConfig().KillGracePeriod}
 	heap0, rss0 := liveHeap(), rss()
 	p.ThreadsBefore = osThreads()
+	fds0 := openFDs()
 
 	sleep := execengine.Request{Command: execengine.Exec{Program: "sleep", Args: []string{"3600"}}, Timeout: time.Hour}
 	t0 := time.Now()
@@ -154,6 +169,7 @@ func scaleOne(n, probes int) (*ScalePoint, error) {
 	heap1 := liveHeap()
 	p.HeapPerRunning = float64(int64(heap1)-int64(heap0)) / float64(n)
 	p.RSSPerRunning = float64(rss()-rss0) / float64(n)
+	p.FDsPerRunning = float64(openFDs()-fds0) / float64(n)
 
 	lat := make([]time.Duration, 0, probes)
 	for range probes {
@@ -242,10 +258,10 @@ func joinOr(parts []string, none string) string {
 func printScale(w io.Writer, r *ScaleRun) {
 	fmt.Fprintf(w, "\nN running at once (sleep); fd limit: %s\n", r.FDLimit)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "N\tthreads (before)\theap/exec B\tRSS/exec KiB\tall running s\tExecute p50 µs\tp99 µs\tStats() ns\tClose s\tRunning\tStarted\tCancelled after Close\t")
+	fmt.Fprintln(tw, "N\tthreads (before)\theap/exec B\tRSS/exec KiB\tfds/exec\tall running s\tExecute p50 µs\tp99 µs\tStats() ns\tClose s\tRunning\tStarted\tCancelled after Close\t")
 	for _, p := range r.Points {
-		fmt.Fprintf(tw, "%d\t%d (%d)\t%.0f\t%.1f\t%.2f\t%.1f\t%.1f\t%d\t%.2f\t%d\t%d\t%d\t\n", p.N, p.Threads, p.ThreadsBefore,
-			p.HeapPerRunning, p.RSSPerRunning/1024, p.StartAll.Seconds(), float64(p.ExecuteP50.Nanoseconds())/1e3,
+		fmt.Fprintf(tw, "%d\t%d (%d)\t%.0f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%.2f\t%d\t%d\t%d\t\n", p.N, p.Threads, p.ThreadsBefore,
+			p.HeapPerRunning, p.RSSPerRunning/1024, p.FDsPerRunning, p.StartAll.Seconds(), float64(p.ExecuteP50.Nanoseconds())/1e3,
 			float64(p.ExecuteP99.Nanoseconds())/1e3, p.StatsCall.Nanoseconds(), p.Close.Seconds(),
 			p.Stats.Running, p.Stats.Started, p.After.Cancelled)
 	}
