@@ -21,16 +21,15 @@ import (
 
 // sessionGroups returns the process groups of session sid other than sid
 // itself, from a scan of /proc that started after the call, or with
-// recent, from one at most recentScan old: SIGTERM and SIGCONT may miss a
-// group made that moment (the later SIGKILL uses a fresh scan), so that
-// Close stopping thousands of executions one after another costs a scan
-// per recentScan rather than one per execution.
+// recent, from one that ended at most recentScan ago: SIGTERM and SIGCONT
+// may miss a group made that moment (the later SIGKILL uses a fresh scan),
+// so that Close stopping thousands of executions one after another costs a
+// scan per recentScan rather than one per execution. Recency counts from
+// the scan's end: a scan of a busy machine can take longer than
+// recentScan, and counted from its start it would be stale on arrival,
+// every stop then scanning again (Close of 300 took 55 s here so).
 func sessionGroups(sid int, recent bool) []int {
-	asked := time.Now()
-	if recent {
-		asked = asked.Add(-recentScan)
-	}
-	return procScans.groups(asked, sid)
+	return procScans.groups(time.Now(), sid, recent)
 }
 
 const recentScan = 50 * time.Millisecond
@@ -41,17 +40,19 @@ var procScans sessionIndex
 // after it asked, so a thousand executions stopped at once (Close) cost a
 // couple of scans rather than a thousand.
 type sessionIndex struct {
-	mu    sync.Mutex
-	began time.Time
-	bySID map[int][]int // session id → process groups other than the session's own
+	mu           sync.Mutex
+	began, ended time.Time     // of the last scan
+	bySID        map[int][]int // session id → process groups other than the session's own
 }
 
-func (ix *sessionIndex) groups(asked time.Time, sid int) []int {
+func (ix *sessionIndex) groups(asked time.Time, sid int, recent bool) []int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if !ix.began.After(asked) {
+	fresh := ix.began.After(asked)
+	if !fresh && !(recent && ix.ended.After(asked.Add(-recentScan))) {
 		ix.began = time.Now()
 		ix.bySID = scanSessions()
+		ix.ended = time.Now()
 	}
 	return ix.bySID[sid]
 }

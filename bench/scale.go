@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escher-dbai/execengine"
 )
 
@@ -129,7 +131,11 @@ func scale(ns []int, probes int) (*ScaleRun, error) {
 		}
 		p, err := scaleOne(n, probes)
 		if err != nil {
-			return nil, fmt.Errorf("N = %d: %w", n, err)
+			// Reported, and the other N still run: a machine limit
+			// (processes, fds) may stop one N and not the others.
+			run.Skipped = append(run.Skipped, fmt.Sprintf("N = %d: %v", n, err))
+			fmt.Fprintf(os.Stderr, "# N = %d: %v\n", n, err)
+			continue
 		}
 		run.Points = append(run.Points, *p)
 	}
@@ -150,13 +156,23 @@ func scaleOne(n, probes int) (*ScalePoint, error) {
 
 	sleep := execengine.Request{Command: execengine.Exec{Program: "sleep", Args: []string{"3600"}}, Timeout: time.Hour}
 	t0 := time.Now()
+	ids := make([]uuid.UUID, 0, n)
 	for range n {
-		if _, err := e.Execute(ctx, sleep); err != nil {
+		id, err := e.Execute(ctx, sleep)
+		if err != nil {
 			return nil, err
 		}
+		ids = append(ids, id)
 	}
 	p.Submit = time.Since(t0)
 	for e.Stats().Running < int64(n) {
+		if st := e.Stats(); st.SpawnFailures > 0 || st.Failed > 0 {
+			for _, id := range ids {
+				if r, err := e.Snapshot(id); err == nil && r.Status.IsTerminal() {
+					return nil, fmt.Errorf("%d of %d running, %d spawn failures; first: %s", st.Running, n, st.SpawnFailures, r.Error)
+				}
+			}
+		}
 		if time.Since(t0) > 5*time.Minute {
 			return nil, fmt.Errorf("only %d of %d running after 5 minutes", e.Stats().Running, n)
 		}
