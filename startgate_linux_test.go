@@ -30,11 +30,7 @@ func init() {
 			fmt.Println(err)
 			return 2
 		}
-		defer func() {
-			t0 := time.Now()
-			e.Close()
-			fmt.Fprintf(os.Stderr, "close took %v\n", time.Since(t0))
-		}()
+		defer e.Close()
 		for range n {
 			if _, err := e.Execute(context.Background(), Request{Command: Exec{Program: "sleep", Args: []string{"60"}}}); err != nil {
 				fmt.Println("execute:", err)
