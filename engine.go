@@ -474,9 +474,11 @@ func (e *Engine) Close() error {
 		return true
 	})
 	e.mu.Unlock()
+	end := stopBatch() // their SIGTERMs share one scan of the session groups
 	for _, x := range running {
 		x.requestStop(stopClosed, "")
 	}
+	end()
 	for _, x := range queued {
 		x.requestStop(stopClosed, "")
 		e.finish(x, x.run(), false)

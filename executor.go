@@ -226,12 +226,15 @@ func failStart(res *Result, code string, err error) *Result {
 // session gone, leader reaped.
 func (x *execution) spawn(p *plan, res *Result) *Result {
 	cfg := &x.e.cfg
+	starting <- struct{}{}
 	log, err := openLog(p.logPaths)
 	if err != nil {
+		<-starting
 		return failStart(res, CodeIO, err)
 	}
 	pp, err := openPipes(p.stdin != "" || x.stdin != nil)
 	if err != nil {
+		<-starting
 		log.close()
 		return failStart(res, CodeSpawnFailed, fmt.Errorf("start %s: %w", p.argv[0], err))
 	}
@@ -257,6 +260,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	}
 	x.mu.Unlock()
 	closeAll(pp.child) // the child has its copies
+	<-starting
 	if why != stopNone || err != nil {
 		pp.closeOwn()
 		log.close()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -21,16 +22,16 @@ import (
 
 // sessionGroups returns the process groups of session sid other than sid
 // itself, from a scan of /proc that started after the call, or with
-// recent, from one at most recentScan old: SIGTERM and SIGCONT may miss a
-// group made that moment (the later SIGKILL uses a fresh scan), so that
-// Close stopping thousands of executions one after another costs a scan
-// per recentScan rather than one per execution.
+// recent, from one that ended at most recentScan ago (or, while a Close
+// stops its executions, from one that began after that Close did): SIGTERM
+// and SIGCONT may miss a group made that moment (the later SIGKILL uses a
+// fresh scan), so that Close stopping thousands of executions one after
+// another costs a scan or two rather than one per execution. Recency
+// counts from the scan's end: a scan of a busy machine can take longer
+// than recentScan, and counted from its start it would be stale on
+// arrival, every stop then scanning again (Close of 300 took 55 s so).
 func sessionGroups(sid int, recent bool) []int {
-	asked := time.Now()
-	if recent {
-		asked = asked.Add(-recentScan)
-	}
-	return procScans.groups(asked, sid)
+	return procScans.groups(time.Now(), sid, recent)
 }
 
 const recentScan = 50 * time.Millisecond
@@ -39,21 +40,65 @@ var procScans sessionIndex
 
 // sessionIndex coalesces /proc scans: a caller may use a scan that began
 // after it asked, so a thousand executions stopped at once (Close) cost a
-// couple of scans rather than a thousand.
+// couple of scans rather than a thousand. A scan runs outside the lock, so
+// a caller that can use the last one never waits for the next.
 type sessionIndex struct {
-	mu    sync.Mutex
-	began time.Time
-	bySID map[int][]int // session id → process groups other than the session's own
+	mu      sync.Mutex
+	last    *sessionScan // the latest finished scan
+	running *sessionScan // the scan in progress, if any
+	batches int          // Closes stopping their executions
+	since   time.Time    // when the first of them began
+	scans   atomic.Int64 // scans made, for tests
 }
 
-func (ix *sessionIndex) groups(asked time.Time, sid int) []int {
+type sessionScan struct {
+	began, ended time.Time
+	bySID        map[int][]int // session id → process groups other than the session's own
+	done         chan struct{} // closed when the scan has ended
+}
+
+func (ix *sessionIndex) groups(asked time.Time, sid int, recent bool) []int {
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if !ix.began.After(asked) {
-		ix.began = time.Now()
-		ix.bySID = scanSessions()
+	for {
+		if s := ix.last; s != nil && (s.began.After(asked) ||
+			recent && (s.ended.After(asked.Add(-recentScan)) || ix.batches > 0 && !s.began.Before(ix.since))) {
+			ix.mu.Unlock()
+			return s.bySID[sid]
+		}
+		if r := ix.running; r != nil {
+			ix.mu.Unlock()
+			<-r.done // then look again: it may serve, or a later one is needed
+			ix.mu.Lock()
+			continue
+		}
+		r := &sessionScan{began: time.Now(), done: make(chan struct{})}
+		ix.running = r
+		ix.mu.Unlock()
+		r.bySID = scanSessions()
+		r.ended = time.Now()
+		ix.scans.Add(1)
+		ix.mu.Lock()
+		ix.last, ix.running = r, nil
+		close(r.done)
 	}
-	return ix.bySID[sid]
+}
+
+// stopBatch marks a Close stopping its executions one after another: until
+// the returned func is called, their SIGTERMs share a scan that began
+// after the batch did.
+func stopBatch() (end func()) {
+	ix := &procScans
+	ix.mu.Lock()
+	if ix.batches == 0 {
+		ix.since = time.Now()
+	}
+	ix.batches++
+	ix.mu.Unlock()
+	return func() {
+		ix.mu.Lock()
+		ix.batches--
+		ix.mu.Unlock()
+	}
 }
 
 // scanSessions reads the session and process group of every process.

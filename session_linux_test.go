@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,4 +76,49 @@ func TestParseStat(t *testing.T) {
 	assert.Equal(t, 9, sid)
 	_, _, ok = parseStat([]byte("42 (x"))
 	assert.False(t, ok)
+}
+
+// Fresh lookups get a scan that began after they asked; recent ones reuse
+// a scan that ended less than recentScan ago, and during a Close's stop
+// batch any scan begun after the batch, however old.
+func TestSessionScanReuse(t *testing.T) {
+	var ix sessionIndex
+	sid := os.Getpid()
+	ix.groups(time.Now(), sid, false)
+	require.Equal(t, int64(1), ix.scans.Load())
+	ix.groups(time.Now(), sid, true)
+	assert.Equal(t, int64(1), ix.scans.Load(), "recent: the scan that just ended")
+	ix.groups(time.Now(), sid, false)
+	assert.Equal(t, int64(2), ix.scans.Load(), "fresh: a new scan")
+	time.Sleep(2 * recentScan)
+	ix.groups(time.Now(), sid, true)
+	assert.Equal(t, int64(3), ix.scans.Load(), "recent, but the last scan is too old")
+
+	time.Sleep(2 * recentScan)
+	ix.batches, ix.since = 1, time.Now()
+	ix.groups(time.Now(), sid, true)
+	assert.Equal(t, int64(4), ix.scans.Load(), "the batch's first stop scans")
+	time.Sleep(2 * recentScan)
+	for range 100 {
+		ix.groups(time.Now(), sid, true)
+	}
+	assert.Equal(t, int64(4), ix.scans.Load(), "the batch's other stops reuse it")
+	ix.groups(time.Now(), sid, false)
+	assert.Equal(t, int64(5), ix.scans.Load(), "fresh lookups still scan during a batch")
+	ix.batches = 0
+	time.Sleep(2 * recentScan)
+	ix.groups(time.Now(), sid, true)
+	assert.Equal(t, int64(6), ix.scans.Load(), "after the batch, recency again")
+}
+
+// Concurrent fresh lookups share scans: each gets one that began after it
+// asked, and 50 callers at once cost at most a few.
+func TestSessionScanCoalesces(t *testing.T) {
+	var ix sessionIndex
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { ix.groups(time.Now(), os.Getpid(), false) })
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, ix.scans.Load(), int64(3))
 }

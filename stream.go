@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const (
@@ -22,6 +23,18 @@ const (
 	// settleTimeout is how long the streams wait, after the session was
 	// killed at the drain deadline, for the killed processes' pipe ends to close.
 	settleTimeout = 100 * time.Millisecond
+
+	// A stream that has kept keepDirect bytes moves its kept output into
+	// one reservation (stream.big) that becomes the final string itself:
+	// reserveFactor times what it has kept, never more than its limit
+	// (nor reserveAhead beyond what it has kept), plus warnRoom for the
+	// truncation warning. A final string that uses less than 1/trimRatio
+	// of its reservation is copied to its exact size instead.
+	keepDirect    = 1 << 20
+	reserveFactor = 16
+	warnRoom      = 128
+	trimRatio     = 4
+	reserveAhead  = 64<<20 + (1<<30-64<<20)*(strconv.IntSize/64) // 1 GiB; 64 MiB on 32-bit
 )
 
 var errWouldBlock = errors.New("execengine: read would block")
@@ -66,7 +79,13 @@ type stream struct {
 	lastOwned bool               // the last chunk is one of the stream's own, not in a block
 
 	// Guarded by x.mu: the stored state.
-	chunks   [][]byte // kept bytes, in order, within the limit
+	chunks [][]byte // kept bytes, in order, within the limit; nil once big holds them
+	// big holds the kept bytes once there are keepDirect of them: each
+	// batch is copied from the (reused, so already mapped) read block into
+	// it, the one copy into fresh memory, and its String() is the final
+	// output. A Builder never changes bytes it holds, so its String() may
+	// be handed out while more are written after them.
+	big      *strings.Builder
 	keptLen  int64
 	warn     string // the truncation warning that follows the kept bytes
 	final    string // the whole kept output once drained; chunks is then nil
@@ -415,7 +434,7 @@ func (s *stream) store(b []byte) {
 	case first && strategy == TruncateWithWarning:
 		s.warn = s.warning()
 	case first && strategy == StreamToFile:
-		head = s.chunks // never changes again: safe to read unlocked
+		head = s.keptChunks() // never changes again: safe to read unlocked
 	}
 	x.mu.Unlock()
 
@@ -439,6 +458,13 @@ func (s *stream) keep(b []byte) {
 		return
 	}
 	s.keptLen += int64(len(b))
+	if s.big == nil && s.keptLen >= keepDirect || s.big != nil && s.big.Cap()-s.big.Len() < len(b)+warnRoom {
+		s.reserve()
+	}
+	if s.big != nil {
+		s.big.Write(b)
+		return
+	}
 	if s.buf == nil {
 		// From a small read: copied into a chunk of the stream's own.
 		// Appending stays within capacity or moves to a new array, so
@@ -462,10 +488,43 @@ func (s *stream) keep(b []byte) {
 	s.bufKept = true
 }
 
+// reserve moves the kept bytes into a new reservation sized for keptLen
+// (which already counts the batch being kept) and what may follow; x.mu is
+// held. The blocks that held them go back to the pool, except the one
+// being read into, which the stream goes on using as a plain read block.
+func (s *stream) reserve() {
+	size := min(s.limit, reserveFactor*s.keptLen, s.keptLen+reserveAhead)
+	nb := new(strings.Builder)
+	nb.Grow(int(size) + warnRoom)
+	if s.big != nil {
+		nb.WriteString(s.big.String())
+	}
+	for _, c := range s.chunks {
+		nb.Write(c)
+	}
+	s.big = nb
+	for _, b := range s.blocks {
+		if b != s.buf {
+			blockPool.Put(b)
+		}
+	}
+	s.chunks, s.blocks, s.bufKept, s.lastOwned = nil, nil, false, false
+}
+
+// keptChunks returns the kept bytes as chunks, for reading only (the spill
+// file's head); x.mu is held.
+func (s *stream) keptChunks() [][]byte {
+	if s.big != nil {
+		k := s.big.String()
+		return [][]byte{unsafe.Slice(unsafe.StringData(k), len(k))}
+	}
+	return s.chunks
+}
+
 func (s *stream) warning() string {
 	w := "[OUTPUT TRUNCATED: " + s.name() + " exceeded the limit of " + strconv.FormatInt(s.limit, 10) + " bytes]\n"
-	if n := len(s.chunks); n > 0 {
-		if last := s.chunks[n-1]; last[len(last)-1] != '\n' {
+	if c := s.keptChunks(); len(c) > 0 {
+		if last := c[len(c)-1]; last[len(last)-1] != '\n' {
 			w = "\n" + w
 		}
 	}
@@ -504,8 +563,12 @@ func (s *stream) spill(b []byte) {
 }
 
 // contents returns the kept output, with the warning if any, as one
-// string: the one copy of the kept bytes; x.mu is held.
+// string: the one copy of the kept bytes, or none once big holds them;
+// x.mu is held.
 func (s *stream) contents() string {
+	if s.big != nil {
+		return s.big.String() + s.warn
+	}
 	if s.chunks == nil {
 		return s.final + s.warn
 	}
@@ -521,6 +584,13 @@ func (s *stream) contents() string {
 // since copies the kept output from offset on, with the warning if any;
 // x.mu is held.
 func (s *stream) since(offset int64) []byte {
+	if s.big != nil {
+		k := s.big.String()
+		if offset >= int64(len(k)) {
+			return tail(s.warn, offset-int64(len(k)))
+		}
+		return append(append(make([]byte, 0, len(k)-int(offset)+len(s.warn)), k[offset:]...), s.warn...)
+	}
 	if s.chunks == nil {
 		return tail(s.final+s.warn, offset)
 	}
@@ -539,6 +609,15 @@ func (s *stream) since(offset int64) []byte {
 // output makes the final kept output, returns it and gives the blocks back
 // to the pool. Call it once the stream is drained; x.mu is held.
 func (s *stream) output() string {
+	if s.big != nil {
+		s.big.WriteString(s.warn) // into warnRoom: no copy
+		s.final = s.big.String()
+		if s.big.Cap() > trimRatio*len(s.final) {
+			s.final = strings.Clone(s.final)
+		}
+		s.big, s.warn = nil, ""
+		return s.final
+	}
 	if s.chunks != nil {
 		s.final = s.contents()
 		s.warn = ""

@@ -29,6 +29,9 @@ type contender interface {
 	// capture runs `head -c n /dev/zero` and returns how many stdout bytes
 	// it got back in memory.
 	capture(n int64) (int64, error)
+	// keepAll is lines that also keeps the whole stdout in memory; it
+	// returns the lines counted and the bytes kept.
+	keepAll(path string) (lines, kept int64, err error)
 }
 
 const truePath = "/bin/true"
@@ -110,6 +113,29 @@ func (rawExec) lines(path string) (int64, error) {
 	or.Close()
 	er.Close()
 	return count.lines, cmd.Wait()
+}
+
+func (rawExec) keepAll(path string) (int64, int64, error) {
+	cmd := exec.Command("/bin/cat", path)
+	or, ow, err := os.Pipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd.Stdout, cmd.Stderr = ow, io.Discard
+	err = cmd.Start()
+	ow.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	var count counter
+	var kept bytes.Buffer
+	sc := bufio.NewScanner(io.TeeReader(or, &kept))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		count.handle(sc.Text())
+	}
+	or.Close()
+	return count.lines, int64(kept.Len()), cmd.Wait()
 }
 
 func (rawExec) capture(n int64) (int64, error) {
@@ -196,6 +222,38 @@ func (goCmd) lines(path string) (int64, error) {
 	return count.lines, nil
 }
 
+// keepAll uses go-cmd's Buffered and Streaming together: every line is
+// both sent on the channel and kept in Status().Stdout.
+func (goCmd) keepAll(path string) (int64, int64, error) {
+	c := gocmd.NewCmdOptions(gocmd.Options{Buffered: true, Streaming: true}, "/bin/cat", path)
+	done := c.Start()
+	var count counter
+	stdout, stderr := c.Stdout, c.Stderr
+	for stdout != nil || stderr != nil {
+		select {
+		case line, ok := <-stdout:
+			if !ok {
+				stdout = nil
+				continue
+			}
+			count.handle(line)
+		case _, ok := <-stderr:
+			if !ok {
+				stderr = nil
+			}
+		}
+	}
+	st := <-done
+	if st.Error != nil || st.Exit != 0 {
+		return count.lines, 0, fmt.Errorf("go-cmd cat: exit %d, %v", st.Exit, st.Error)
+	}
+	var kept int64
+	for _, l := range st.Stdout {
+		kept += int64(len(l)) + 1
+	}
+	return count.lines, kept, nil
+}
+
 func (goCmd) capture(n int64) (int64, error) {
 	st := <-gocmd.NewCmd("/usr/bin/head", "-c", strconv.FormatInt(n, 10), "/dev/zero").Start()
 	if st.Error != nil || st.Exit != 0 {
@@ -273,6 +331,26 @@ func (engine) lines(path string) (int64, error) {
 		return 0, err
 	}
 	return count.lines, res.Err()
+}
+
+// keepAll is lines with MaxOutputSizeBytes above the stream's size.
+func (engine) keepAll(path string) (int64, int64, error) {
+	var count counter
+	e := newEngine(func(c *execengine.Config) {
+		c.StreamOutput = true
+		c.MaxOutputSizeBytes = 256 << 20
+		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
+			if ev.Type == execengine.EventStdout {
+				count.handle(ev.Line)
+			}
+		})
+	})
+	defer e.Close()
+	res, err := runOne(e, execengine.Exec{Program: "/bin/cat", Args: []string{path}})
+	if err != nil {
+		return 0, 0, err
+	}
+	return count.lines, int64(len(res.Stdout)), res.Err()
 }
 
 func (engine) capture(n int64) (int64, error) {

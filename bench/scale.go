@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/escher-dbai/execengine"
 )
 
@@ -32,6 +34,9 @@ type ScalePoint struct {
 	// and the resident set grown since before, per running execution.
 	HeapPerRunning float64 `json:"heap_per_running_bytes"`
 	RSSPerRunning  float64 `json:"rss_per_running_bytes"`
+	// FDsPerRunning is the open fds (/proc/self/fd) grown per running
+	// execution.
+	FDsPerRunning float64 `json:"fds_per_running"`
 	// StartAll is the time from the first Execute until Stats().Running
 	// was N; Submit the part spent in the N Execute calls.
 	StartAll time.Duration `json:"start_all_ns"`
@@ -82,6 +87,17 @@ func fdLimit() uint64 {
 	return lim.Cur
 }
 
+func openFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+// maxRunning is the largest N, in steps of 500, that the fd limit leaves
+// room for.
+func maxRunning() int {
+	return int((fdLimit()-1024)/fdsPerRunning) / 500 * 500
+}
+
 func osThreads() int {
 	ents, _ := os.ReadDir("/proc/self/task")
 	return len(ents)
@@ -115,7 +131,11 @@ func scale(ns []int, probes int) (*ScaleRun, error) {
 		}
 		p, err := scaleOne(n, probes)
 		if err != nil {
-			return nil, fmt.Errorf("N = %d: %w", n, err)
+			// Reported, and the other N still run: a machine limit
+			// (processes, fds) may stop one N and not the others.
+			run.Skipped = append(run.Skipped, fmt.Sprintf("N = %d: %v", n, err))
+			fmt.Fprintf(os.Stderr, "# N = %d: %v\n", n, err)
+			continue
 		}
 		run.Points = append(run.Points, *p)
 	}
@@ -132,16 +152,27 @@ func scaleOne(n, probes int) (*ScalePoint, error) {
 	p := &ScalePoint{N: n, Grace: execengine.DefaultConfig().KillGracePeriod}
 	heap0, rss0 := liveHeap(), rss()
 	p.ThreadsBefore = osThreads()
+	fds0 := openFDs()
 
 	sleep := execengine.Request{Command: execengine.Exec{Program: "sleep", Args: []string{"3600"}}, Timeout: time.Hour}
 	t0 := time.Now()
+	ids := make([]uuid.UUID, 0, n)
 	for range n {
-		if _, err := e.Execute(ctx, sleep); err != nil {
+		id, err := e.Execute(ctx, sleep)
+		if err != nil {
 			return nil, err
 		}
+		ids = append(ids, id)
 	}
 	p.Submit = time.Since(t0)
 	for e.Stats().Running < int64(n) {
+		if st := e.Stats(); st.SpawnFailures > 0 || st.Failed > 0 {
+			for _, id := range ids {
+				if r, err := e.Snapshot(id); err == nil && r.Status.IsTerminal() {
+					return nil, fmt.Errorf("%d of %d running, %d spawn failures; first: %s", st.Running, n, st.SpawnFailures, r.Error)
+				}
+			}
+		}
 		if time.Since(t0) > 5*time.Minute {
 			return nil, fmt.Errorf("only %d of %d running after 5 minutes", e.Stats().Running, n)
 		}
@@ -154,6 +185,7 @@ func scaleOne(n, probes int) (*ScalePoint, error) {
 	heap1 := liveHeap()
 	p.HeapPerRunning = float64(int64(heap1)-int64(heap0)) / float64(n)
 	p.RSSPerRunning = float64(rss()-rss0) / float64(n)
+	p.FDsPerRunning = float64(openFDs()-fds0) / float64(n)
 
 	lat := make([]time.Duration, 0, probes)
 	for range probes {
@@ -242,10 +274,10 @@ func joinOr(parts []string, none string) string {
 func printScale(w io.Writer, r *ScaleRun) {
 	fmt.Fprintf(w, "\nN running at once (sleep); fd limit: %s\n", r.FDLimit)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "N\tthreads (before)\theap/exec B\tRSS/exec KiB\tall running s\tExecute p50 µs\tp99 µs\tStats() ns\tClose s\tRunning\tStarted\tCancelled after Close\t")
+	fmt.Fprintln(tw, "N\tthreads (before)\theap/exec B\tRSS/exec KiB\tfds/exec\tall running s\tExecute p50 µs\tp99 µs\tStats() ns\tClose s\tRunning\tStarted\tCancelled after Close\t")
 	for _, p := range r.Points {
-		fmt.Fprintf(tw, "%d\t%d (%d)\t%.0f\t%.1f\t%.2f\t%.1f\t%.1f\t%d\t%.2f\t%d\t%d\t%d\t\n", p.N, p.Threads, p.ThreadsBefore,
-			p.HeapPerRunning, p.RSSPerRunning/1024, p.StartAll.Seconds(), float64(p.ExecuteP50.Nanoseconds())/1e3,
+		fmt.Fprintf(tw, "%d\t%d (%d)\t%.0f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%.2f\t%d\t%d\t%d\t\n", p.N, p.Threads, p.ThreadsBefore,
+			p.HeapPerRunning, p.RSSPerRunning/1024, p.FDsPerRunning, p.StartAll.Seconds(), float64(p.ExecuteP50.Nanoseconds())/1e3,
 			float64(p.ExecuteP99.Nanoseconds())/1e3, p.StatsCall.Nanoseconds(), p.Close.Seconds(),
 			p.Stats.Running, p.Stats.Started, p.After.Cancelled)
 	}
