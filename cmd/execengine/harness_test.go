@@ -71,14 +71,15 @@ func bridgeBinary(t testing.TB) string {
 
 // msg is any message the bridge writes; only the fields of its type are set.
 type msg struct {
-	Type       string `json:"type"`
-	ID         string `json:"id"`
-	Line       int64  `json:"line"`
-	Code       string `json:"code"`
-	Error      string `json:"error"`
-	Status     string `json:"status"`
-	Bytes      *int   `json:"bytes"`
-	Cols, Rows int
+	Type       string          `json:"type"`
+	ID         string          `json:"id"`
+	Line       int64           `json:"line"`
+	Code       string          `json:"code"`
+	Error      string          `json:"error"`
+	Status     string          `json:"status"`
+	Bytes      *int            `json:"bytes"`
+	Cols       int             `json:"cols"`
+	Rows       int             `json:"rows"`
 	Payload    json.RawMessage `json:"payload"`
 	Executions []struct {
 		ID     string `json:"id"`
