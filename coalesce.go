@@ -1,7 +1,6 @@
 package execengine
 
 import (
-	"strings"
 	"sync"
 	"time"
 
@@ -82,8 +81,8 @@ type coalesced struct {
 // run is one merged event in the making.
 type run struct {
 	ev    Event
-	data  []byte   // chunks
-	lines []string // line events
+	data  []byte // chunks' bytes, or the lines joined by '\n'
+	lines int    // line events merged
 }
 
 // kinds merged, by index.
@@ -160,7 +159,7 @@ func (st *coalesced) add(ev Event) {
 		}
 		r.ev = ev
 		r.ev.Data, r.ev.Line = nil, ""
-		r.data, r.lines = r.data[:0], r.lines[:0]
+		r.data, r.lines = r.data[:0], 0
 		st.runs = append(st.runs, r)
 	}
 	switch ev.Type {
@@ -168,7 +167,11 @@ func (st *coalesced) add(ev Event) {
 		r.data = append(r.data, ev.Data...) // ev.Data is valid only now
 		st.bytes += len(ev.Data)
 	default:
-		r.lines = append(r.lines, ev.Line)
+		if r.lines > 0 {
+			r.data = append(r.data, '\n')
+		}
+		r.data = append(r.data, ev.Line...)
+		r.lines++
 		st.bytes += len(ev.Line) + 1
 	}
 }
@@ -181,11 +184,7 @@ func (st *coalesced) flushLocked() {
 		case EventStdoutChunk, EventStderrChunk:
 			ev.Data = r.data
 		default:
-			if len(r.lines) == 1 {
-				ev.Line = r.lines[0]
-			} else {
-				ev.Line = strings.Join(r.lines, "\n")
-			}
+			ev.Line = string(r.data)
 		}
 		st.runs[i] = nil
 		st.free = append(st.free, r)

@@ -186,7 +186,7 @@ func BenchmarkCoalescer(b *testing.B) {
 			if coalesce {
 				handler = execengine.NewCoalescer(h, execengine.CoalesceOptions{})
 			}
-			e := benchEngine(b, nil)
+			e := benchEngine(b, func(c *execengine.Config) { c.MaxOutputSizeBytes = int64(n) })
 			req := execengine.Request{Command: execengine.Shell{Command: fmt.Sprintf("yes | head -c %d", n), Shell: "sh"},
 				Chunks: true, EventHandler: handler}
 			b.SetBytes(int64(n))

@@ -144,8 +144,10 @@ func (e *Engine) WriteStdin(id uuid.UUID, p []byte) (int, error) {
 }
 
 // CloseStdin closes the stdin of an interactive execution once what was
-// written before reaches the child, which then reads end of file. A
-// second call, or one after the process ended, returns [ErrStdinClosed].
+// written before reaches the child, which then reads end of file. On a
+// terminal ([Request.PTY]) it sends the terminal's VEOF character (^D) at
+// the start of a line instead, as a person would. A second call, or one
+// after the process ended, returns [ErrStdinClosed].
 func (e *Engine) CloseStdin(id uuid.UUID) error {
 	f, err := e.stdinOf(id)
 	if err != nil {
