@@ -2,9 +2,9 @@
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 GO ?= go
 
-.PHONY: test fmt-check vet staticcheck unit bench test-cross test-windows natsexec
+.PHONY: test fmt-check vet staticcheck unit bench test-cross test-windows natsexec web-terminal
 
-test: fmt-check vet staticcheck unit test-cross test-windows natsexec
+test: fmt-check vet staticcheck unit test-cross test-windows natsexec web-terminal
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -39,3 +39,9 @@ bench:
 # tests start an embedded nats-server with JetStream in a temp dir.
 natsexec:
 	cd natsexec && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
+
+# The web-terminal example (its own module) and its real-browser test:
+# Debian's chromium (apt-get install chromium; .ci/run installs it) driven
+# by playwright-core from npm. Without the browser it fails.
+web-terminal:
+	cd examples/web-terminal && $(GO) vet ./... && npm install --no-audit --no-fund --no-package-lock && npm test

@@ -90,6 +90,14 @@ func (e *Engine) prepare(req *Request) (*plan, error) {
 			p.argv[0] = found
 		}
 	}
+	if req.PTY != nil {
+		term, err := ptyEnv(req.PTY)
+		if err != nil {
+			return nil, err
+		}
+		p.chunks = true
+		extraEnv = append([]string{term}, extraEnv...) // before Env, which may set its own
+	}
 	if len(keys) > 0 || len(extraEnv) > 0 {
 		slices.Sort(keys)
 		p.env = os.Environ()
@@ -246,6 +254,10 @@ func newCmd(p *plan, argv []string, pp *pipes) *exec.Cmd {
 	cmd.SysProcAttr = sysProcAttr()
 	if f := devNull(); f != nil {
 		cmd.Stdin = f
+	}
+	if pp.tty {
+		setTerminal(cmd, pp.child[0])
+		return cmd
 	}
 	cmd.Stdout, cmd.Stderr = pp.child[0], pp.child[1]
 	if pp.stdin != nil {

@@ -130,6 +130,9 @@ func (e *Engine) Execute(ctx context.Context, req Request) (uuid.UUID, error) {
 	if req.Interactive {
 		x.stdin = newStdinFeed(req.Stdin)
 	}
+	if req.PTY != nil {
+		x.term = newTerminal(req.PTY)
+	}
 	x.secrets = secrets
 
 	e.mu.Lock()

@@ -65,6 +65,7 @@ type execution struct {
 	result    *Result    // set once terminal
 	secrets   *secretSet // what is masked in its output; nil in some tests
 	stdin     *stdinFeed // Request.Interactive; nil otherwise
+	term      *terminal  // Request.PTY; nil otherwise
 
 	handler EventHandler // the request's own, besides Config.EventHandler; may be nil
 
@@ -232,7 +233,12 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 		<-starting
 		return failStart(res, CodeIO, err)
 	}
-	pp, err := openPipes(p.stdin != "" || x.stdin != nil)
+	var pp *pipes
+	if x.term != nil {
+		pp, err = x.term.open()
+	} else {
+		pp, err = openPipes(p.stdin != "" || x.stdin != nil)
+	}
 	if err != nil {
 		<-starting
 		log.close()
@@ -262,6 +268,7 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	closeAll(pp.child) // the child has its copies
 	<-starting
 	if why != stopNone || err != nil {
+		x.term.detach()
 		pp.closeOwn()
 		log.close()
 		if why != stopNone {
@@ -279,11 +286,19 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 
 	var wg sync.WaitGroup
 	for i, s := range outs {
-		wg.Go(func() { s.drain(pp.read[i]) })
+		if pp.read[i] != nil { // a terminal is one stream, stdout
+			wg.Go(func() { s.drain(pp.read[i]) })
+		}
 	}
 	switch {
 	case x.stdin != nil:
+		x.stdin.eof = pp.eof
 		wg.Go(func() { x.stdin.run(pp.stdin) })
+	case pp.tty:
+		// Not interactive: Stdin, then end of file the terminal way.
+		feed := newStdinFeed(p.stdin)
+		feed.closing, feed.eof = true, pp.eof
+		wg.Go(func() { feed.run(pp.stdin) })
 	case pp.stdin != nil:
 		wg.Go(func() {
 			io.WriteString(pp.stdin, p.stdin) // an error means the child stopped reading
@@ -298,11 +313,14 @@ func (x *execution) spawn(p *plan, res *Result) *Result {
 	}
 	drainTimer := time.AfterFunc(drainTimeout, func() {
 		for _, r := range pp.read {
-			r.SetReadDeadline(time.Now())
+			if r != nil {
+				r.SetReadDeadline(time.Now())
+			}
 		}
 	})
 	wg.Wait()
 	drainTimer.Stop()
+	x.term.detach()
 	closeAll(pp.read[:])
 	if !reaped {
 		waitErr = cmd.Wait()
@@ -418,6 +436,10 @@ type pipes struct {
 	read  [2]*os.File // stdout, stderr: the engine's ends
 	child []*os.File  // stdout, stderr and stdin if any: the child's ends
 	stdin *os.File    // the engine's end of stdin, or nil
+	// tty: read[0] is a pty master, stdin another descriptor of it, and
+	// child the slave alone; eof is its VEOF character.
+	tty bool
+	eof byte
 }
 
 func openPipes(withStdin bool) (*pipes, error) {

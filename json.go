@@ -599,17 +599,48 @@ type requestJSON struct {
 	Chunks        bool              `json:"chunks,omitempty"`
 	NoLineEvents  bool              `json:"no_line_events,omitempty"`
 	Interactive   bool              `json:"interactive,omitempty"`
+	PTY           *ptyJSON          `json:"pty,omitempty"`
+}
+
+type ptyJSON struct {
+	Cols uint16 `json:"cols"`
+	Rows uint16 `json:"rows"`
+	Term string `json:"term"`
+}
+
+// decodePTY reads {"cols","rows","term"}; absent fields are 0 and "" (the
+// defaults).
+func decodePTY(path string, data []byte, kind error) (*PTY, error) {
+	o, err := readObject("pty", path, data, kind)
+	if err != nil {
+		return nil, err
+	}
+	p := &PTY{Term: o.str("term")}
+	for _, f := range []struct {
+		name string
+		v    *uint16
+	}{{"cols", &p.Cols}, {"rows", &p.Rows}} {
+		if n := o.uinteger(f.name); n > 0xffff {
+			o.fail(f.name, "%d is too large (at most 65535)", n)
+		} else {
+			*f.v = uint16(n)
+		}
+	}
+	return p, o.err
 }
 
 // MarshalJSON writes the Rust ExecutionRequest shape: timeout_ms is null
 // when Timeout is 0, else Timeout in milliseconds rounded up (so a
 // sub-millisecond timeout is 1, never 0, which would mean the default); a
 // negative Timeout or a nil Command is an error. "stdin", "secrets",
-// "chunks", "no_line_events" and "interactive" are added only when set.
+// "chunks", "no_line_events", "interactive" and "pty" are added only when set.
 func (r Request) MarshalJSON() ([]byte, error) {
 	j := requestJSON{ID: r.ID, Env: r.Env, WorkingDir: optString(r.WorkingDir), Stdin: r.Stdin,
 		OutputLogPath: optString(r.OutputLogPath), Metadata: r.Metadata, Secrets: r.Secrets,
 		Chunks: r.Chunks, NoLineEvents: r.NoLineEvents, Interactive: r.Interactive}
+	if r.PTY != nil {
+		j.PTY = &ptyJSON{Cols: r.PTY.Cols, Rows: r.PTY.Rows, Term: r.PTY.Term}
+	}
 	if j.Env == nil {
 		j.Env = map[string]string{}
 	}
@@ -660,6 +691,10 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 	req.Chunks = o.boolean("chunks")
 	req.NoLineEvents = o.boolean("no_line_events")
 	req.Interactive = o.boolean("interactive")
+	if raw := o.raw("pty"); raw != nil && o.err == nil {
+		req.PTY, err = decodePTY("pty.", raw, ErrInvalidRequest)
+		o.recordNested(err)
+	}
 	if raw := o.raw("metadata"); raw != nil && o.err == nil {
 		req.Metadata, err = decodeMetadata("metadata.", raw, ErrInvalidRequest)
 		o.recordNested(err)

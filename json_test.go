@@ -483,6 +483,9 @@ func TestJSONRoundTripProperty(t *testing.T) {
 		req := Request{ID: g.id(), Command: g.command(), Env: g.strMap(), WorkingDir: g.str(), Timeout: g.duration(),
 			Stdin: g.str(), OutputLogPath: g.str(), Metadata: g.metadata(), Secrets: g.strs(),
 			Chunks: g.r.IntN(2) == 0, NoLineEvents: g.r.IntN(2) == 0, Interactive: g.r.IntN(2) == 0}
+		if g.r.IntN(2) == 0 {
+			req.PTY = &PTY{Cols: uint16(g.r.Uint32()), Rows: uint16(g.r.Uint32()), Term: g.str()}
+		}
 		want := req
 		want.Timeout = roundUp(req.Timeout, time.Millisecond)
 		assertRoundTrip(t, req, want)
@@ -625,6 +628,9 @@ func TestJSONErrorsNameTheField(t *testing.T) {
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"secrets":["wJalrXUtnFEMI",7]}`, `secrets[1]: want a string, got 7`},
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"metadata":{"tags":{"k":1}}}`, `metadata.tags["k"]: want a string, got 1`},
 		{&Request{}, `{"command":{"type":"shell","command":"x"},"metadata":{"conversation_id":"c"}}`, `metadata.conversation_id: want a UUID, got "c"`},
+		{&Request{}, `{"command":{"type":"shell","command":"x"},"pty":{"cols":70000}}`, `pty.cols: 70000 is too large (at most 65535)`},
+		{&Request{}, `{"command":{"type":"shell","command":"x"},"pty":{"rows":-1}}`, `pty.rows: -1 is negative`},
+		{&Request{}, `{"command":{"type":"shell","command":"x"},"pty":true}`, `pty: want an object, got bool`},
 		{&Request{}, `[1]`, `request: want an object, got array`},
 		{&Metadata{}, `{"source":1}`, `source: want a string, got 1`},
 		{&Result{}, `{"pid":"42"}`, `pid: want an integer, got string`},

@@ -23,6 +23,9 @@ type stdinFeed struct {
 	closed  bool   // no more writes: closed, broken, or the process ended
 	pipe    *os.File
 	wake    chan struct{} // one pending wake-up for the writer
+	// eof: a terminal's VEOF character, written at CloseStdin instead of
+	// closing (0: a pipe). Set before run, read by run only.
+	eof byte
 }
 
 func newStdinFeed(initial string) *stdinFeed {
@@ -92,18 +95,31 @@ func (f *stdinFeed) run(pipe *os.File) {
 	f.mu.Unlock()
 	defer f.shut()
 	var out []byte
+	lineStart := true
 	for {
 		f.mu.Lock()
 		out, f.buf = f.buf, out[:0]
-		done := f.closed || f.closing && len(out) == 0
+		shut := f.closed
+		done := shut || f.closing && len(out) == 0
 		f.mu.Unlock()
 		if len(out) > 0 {
 			if _, err := pipe.Write(out); err != nil {
 				return
 			}
+			last := out[len(out)-1]
+			lineStart = last == '\n' || last == '\r'
 			continue
 		}
 		if done {
+			if f.eof != 0 && !shut {
+				// A terminal reads EOF from VEOF at the start of a line;
+				// elsewhere the first one only ends the pending line.
+				eof := []byte{f.eof, f.eof}
+				if lineStart {
+					eof = eof[:1]
+				}
+				pipe.Write(eof)
+			}
 			return
 		}
 		<-f.wake
@@ -128,8 +144,10 @@ func (e *Engine) WriteStdin(id uuid.UUID, p []byte) (int, error) {
 }
 
 // CloseStdin closes the stdin of an interactive execution once what was
-// written before reaches the child, which then reads end of file. A
-// second call, or one after the process ended, returns [ErrStdinClosed].
+// written before reaches the child, which then reads end of file. On a
+// terminal ([Request.PTY]) it sends the terminal's VEOF character (^D) at
+// the start of a line instead, as a person would. A second call, or one
+// after the process ended, returns [ErrStdinClosed].
 func (e *Engine) CloseStdin(id uuid.UUID) error {
 	f, err := e.stdinOf(id)
 	if err != nil {

@@ -153,7 +153,7 @@ func (s *stream) drain(r *os.File) {
 			m, err = s.readNow(r, p)
 			late += m
 			if m == 0 {
-				s.incomplete = err != nil // nil: end of file
+				s.incomplete = err != nil && !ptyEnd(err) // nil: end of file
 				break
 			}
 		}

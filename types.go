@@ -116,6 +116,9 @@ type Request struct {
 	// Interactive: stdin stays open after the start (after Stdin, if set,
 	// is written) for [Engine.WriteStdin] until [Engine.CloseStdin].
 	Interactive bool
+	// PTY: run the child on a pseudo-terminal of this size and type (see
+	// [PTY]); implies Chunks. nil: pipes.
+	PTY *PTY
 	// EventHandler receives this execution's events, besides
 	// Config.EventHandler (after it, with the same Seq). Not serialised.
 	EventHandler EventHandler

@@ -507,3 +507,20 @@ func TestWindowsOutputPipeDeadlines(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Zero(t, n, "end of file once the writer is closed")
 }
+
+// Windows has no PTY yet (ConPTY may follow): Execute refuses the request
+// and Resize of a pipe execution is invalid.
+func TestWindowsPTYRefused(t *testing.T) {
+	e := newWinEngine(t, nil)
+	req := helperReq("echo", "x")
+	req.PTY = &PTY{}
+	_, err := e.Execute(context.Background(), req)
+	require.ErrorIs(t, err, ErrInvalidRequest)
+	assert.Contains(t, err.Error(), "PTY requests are not supported")
+	req.PTY = nil
+	id, err := e.Execute(context.Background(), req)
+	require.NoError(t, err)
+	require.ErrorIs(t, e.Resize(id, 80, 24), ErrInvalidRequest)
+	_, err = e.Wait(waitCtx(t), id)
+	require.NoError(t, err)
+}

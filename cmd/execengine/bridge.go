@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,8 @@ const (
 	codeNotFound         = "not_found"         // no execution with that id
 	codeConcurrencyLimit = "concurrency_limit" // every slot and queue place is taken: retry later
 	codeClosed           = "closed"            // the engine is shutting down
+	codeStdinFull        = "stdin_full"        // the stdin buffer is full: "bytes" were taken, send the rest later
+	codeStdinClosed      = "stdin_closed"      // stdin was closed, the child stopped reading, or it ended
 	codeInternal         = "internal"          // a bug: please report it
 )
 
@@ -461,6 +464,25 @@ type (
 		Line  int64      `json:"line"`
 		Code  string     `json:"code"`
 		Error string     `json:"error"`
+		Bytes *int       `json:"bytes,omitempty"` // stdin_full: how many bytes were taken
+	}
+	stdinMsg struct {
+		Type  string    `json:"type"`
+		ID    uuid.UUID `json:"id"`
+		Line  int64     `json:"line"`
+		Bytes int       `json:"bytes"`
+	}
+	closeStdinMsg struct {
+		Type string    `json:"type"`
+		ID   uuid.UUID `json:"id"`
+		Line int64     `json:"line"`
+	}
+	resizedMsg struct {
+		Type string    `json:"type"`
+		ID   uuid.UUID `json:"id"`
+		Line int64     `json:"line"`
+		Cols uint16    `json:"cols"`
+		Rows uint16    `json:"rows"`
 	}
 	statusMsg struct {
 		Type   string            `json:"type"`
@@ -581,7 +603,7 @@ func (b *bridge) handle(ctx context.Context, l inputLine) {
 			return
 		}
 		b.execute(ctx, l, req)
-	case "cancel", "status":
+	case "cancel", "status", "stdin", "close_stdin", "resize":
 		raw, ok := fields["id"]
 		if !ok || isNull(raw) {
 			b.fail(l, nil, codeMissingField, `%q message has no "id"`, t)
@@ -591,15 +613,22 @@ func (b *bridge) handle(ctx context.Context, l inputLine) {
 			b.fail(l, nil, codeInvalidField, `"id" must be a UUID string, got %s`, abbreviate(raw))
 			return
 		}
-		if t == "cancel" {
+		switch t {
+		case "cancel":
 			b.cancel(l, *id)
-		} else {
+		case "status":
 			b.status(l, *id)
+		case "stdin":
+			b.stdin(l, *id, fields)
+		case "close_stdin":
+			b.closeStdin(l, *id)
+		case "resize":
+			b.resize(l, *id, fields)
 		}
 	case "list":
 		b.w.send(listMsg{Type: "list", Line: l.n, Executions: b.eng.List()})
 	default:
-		b.fail(l, id, codeUnknownType, `unknown message type %q: want "cancel", "status", "list" or "execute" (or no "type" for a request)`,
+		b.fail(l, id, codeUnknownType, `unknown message type %q: want "cancel", "status", "list", "stdin", "close_stdin", "resize" or "execute" (or no "type" for a request)`,
 			abbreviate([]byte(t)))
 	}
 }
@@ -664,6 +693,87 @@ func (b *bridge) status(l inputLine, id uuid.UUID) {
 		return
 	}
 	b.w.send(statusMsg{Type: "status", ID: id, Line: l.n, Status: st})
+}
+
+// stdin writes "data" (base64) or "text" (a string) to an interactive
+// execution's stdin and replies stdin_written with the bytes taken.
+func (b *bridge) stdin(l inputLine, id uuid.UUID, fields map[string]json.RawMessage) {
+	data, hasData := fields["data"]
+	text, hasText := fields["text"]
+	hasData, hasText = hasData && !isNull(data), hasText && !isNull(text)
+	var p []byte
+	switch {
+	case hasData && hasText:
+		b.fail(l, &id, codeInvalidField, `"stdin" message has both "data" and "text": send one`)
+		return
+	case hasData:
+		if data[0] != '"' || json.Unmarshal(data, &p) != nil {
+			b.fail(l, &id, codeInvalidField, `"data" must be a base64 string, got %s`, abbreviate(data))
+			return
+		}
+	case hasText:
+		var s string
+		if text[0] != '"' || json.Unmarshal(text, &s) != nil {
+			b.fail(l, &id, codeInvalidField, `"text" must be a string, got %s`, abbreviate(text))
+			return
+		}
+		p = []byte(s)
+	default:
+		b.fail(l, &id, codeMissingField, `"stdin" message has neither "data" (base64) nor "text"`)
+		return
+	}
+	n, err := b.eng.WriteStdin(id, p)
+	if err != nil {
+		m := errorMsg{Type: "error", ID: &id, Line: l.n, Code: stdinCode(err), Error: "stdin: " + err.Error()}
+		if m.Code == codeStdinFull {
+			m.Bytes = &n
+		}
+		b.w.send(m)
+		return
+	}
+	b.w.send(stdinMsg{Type: "stdin_written", ID: id, Line: l.n, Bytes: n})
+}
+
+func (b *bridge) closeStdin(l inputLine, id uuid.UUID) {
+	if err := b.eng.CloseStdin(id); err != nil {
+		b.fail(l, &id, stdinCode(err), "close_stdin: %v", err)
+		return
+	}
+	b.w.send(closeStdinMsg{Type: "stdin_close_requested", ID: id, Line: l.n})
+}
+
+// resize sets the window of a PTY execution; "cols" and "rows" are
+// required, from 1 to 65535.
+func (b *bridge) resize(l inputLine, id uuid.UUID, fields map[string]json.RawMessage) {
+	var size [2]uint16
+	for i, name := range []string{"cols", "rows"} {
+		raw, ok := fields[name]
+		if !ok || isNull(raw) {
+			b.fail(l, &id, codeMissingField, `"resize" message has no %q`, name)
+			return
+		}
+		n, err := strconv.ParseUint(string(raw), 10, 16)
+		if err != nil || n == 0 {
+			b.fail(l, &id, codeInvalidField, `%q must be an integer from 1 to 65535, got %s`, name, abbreviate(raw))
+			return
+		}
+		size[i] = uint16(n)
+	}
+	if err := b.eng.Resize(id, size[0], size[1]); err != nil {
+		b.fail(l, &id, engineCode(err), "resize: %v", err)
+		return
+	}
+	b.w.send(resizedMsg{Type: "resized", ID: id, Line: l.n, Cols: size[0], Rows: size[1]})
+}
+
+func stdinCode(err error) string {
+	switch {
+	case errors.Is(err, execengine.ErrStdinFull):
+		return codeStdinFull
+	case errors.Is(err, execengine.ErrStdinClosed):
+		return codeStdinClosed
+	}
+	return engineCode(err)
 }
 
 // engineCode maps an engine error to an error code.

@@ -77,6 +77,9 @@ type msg struct {
 	Code       string          `json:"code"`
 	Error      string          `json:"error"`
 	Status     string          `json:"status"`
+	Bytes      *int            `json:"bytes"`
+	Cols       int             `json:"cols"`
+	Rows       int             `json:"rows"`
 	Payload    json.RawMessage `json:"payload"`
 	Executions []struct {
 		ID     string `json:"id"`
