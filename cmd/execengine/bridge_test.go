@@ -725,9 +725,13 @@ func TestBridgeProcessSIGTERMUnreadStdout(t *testing.T) {
 	}
 	defer out.Close()
 	var lines string
+	// Each floods only once all three have started: a stdout that is
+	// full blocks the bridge's replies, and so the next request's start.
+	flood := filepath.Join(dir, "flood")
 	for i := range 3 {
 		pidFile := filepath.Join(dir, fmt.Sprint(i))
-		lines += mustJSON(t, request("", "echo $$ > "+pidFile+".tmp; mv "+pidFile+".tmp "+pidFile+"; exec yes")) + "\n"
+		lines += mustJSON(t, request("", "echo $$ > "+pidFile+".tmp; mv "+pidFile+".tmp "+pidFile+
+			"; while [ ! -e "+flood+" ]; do sleep 0.01; done; exec yes")) + "\n"
 	}
 	if _, err := io.WriteString(in, lines); err != nil {
 		t.Fatal(err)
@@ -747,6 +751,9 @@ func TestBridgeProcessSIGTERMUnreadStdout(t *testing.T) {
 		}
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		pids = append(pids, pid)
+	}
+	if err := os.WriteFile(flood, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // yes fills the pipe: every execution blocks on the writer
 	start := time.Now()
