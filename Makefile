@@ -41,7 +41,8 @@ natsexec:
 	cd natsexec && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 
 # The web-terminal example (its own module) and its real-browser test:
-# Debian's chromium (apt-get install chromium; .ci/run installs it) driven
-# by playwright-core from npm. Without the browser it fails.
+# Debian's chromium (installed if missing) driven by playwright-core from
+# npm. Without the browser it fails.
 web-terminal:
+	command -v chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }
 	cd examples/web-terminal && $(GO) vet ./... && npm install --no-audit --no-fund --no-package-lock && npm test
