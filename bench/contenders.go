@@ -198,34 +198,16 @@ func (goCmd) spawn(n, inflight int) error {
 
 func (goCmd) lines(path string) (int64, error) {
 	c := gocmd.NewCmdOptions(gocmd.Options{Streaming: true}, "/bin/cat", path)
-	done := c.Start()
-	var count counter
-	stdout, stderr := c.Stdout, c.Stderr
-	for stdout != nil || stderr != nil {
-		select {
-		case line, ok := <-stdout:
-			if !ok {
-				stdout = nil
-				continue
-			}
-			count.handle(line)
-		case _, ok := <-stderr:
-			if !ok {
-				stderr = nil
-			}
-		}
-	}
-	st := <-done
+	count, st := streamGoCmd(c)
 	if st.Error != nil || st.Exit != 0 {
 		return count.lines, fmt.Errorf("go-cmd cat: exit %d, %v", st.Exit, st.Error)
 	}
 	return count.lines, nil
 }
 
-// keepAll uses go-cmd's Buffered and Streaming together: every line is
-// both sent on the channel and kept in Status().Stdout.
-func (goCmd) keepAll(path string) (int64, int64, error) {
-	c := gocmd.NewCmdOptions(gocmd.Options{Buffered: true, Streaming: true}, "/bin/cat", path)
+// streamGoCmd starts c and counts the lines of its stdout channel (and
+// drains stderr's) until both close; it returns the final status.
+func streamGoCmd(c *gocmd.Cmd) (counter, gocmd.Status) {
 	done := c.Start()
 	var count counter
 	stdout, stderr := c.Stdout, c.Stderr
@@ -243,7 +225,14 @@ func (goCmd) keepAll(path string) (int64, int64, error) {
 			}
 		}
 	}
-	st := <-done
+	return count, <-done
+}
+
+// keepAll uses go-cmd's Buffered and Streaming together: every line is
+// both sent on the channel and kept in Status().Stdout.
+func (goCmd) keepAll(path string) (int64, int64, error) {
+	c := gocmd.NewCmdOptions(gocmd.Options{Buffered: true, Streaming: true}, "/bin/cat", path)
+	count, st := streamGoCmd(c)
 	if st.Error != nil || st.Exit != 0 {
 		return count.lines, 0, fmt.Errorf("go-cmd cat: exit %d, %v", st.Exit, st.Error)
 	}
