@@ -116,9 +116,13 @@ func TestSessionScanReuse(t *testing.T) {
 func TestSessionScanCoalesces(t *testing.T) {
 	var ix sessionIndex
 	var wg sync.WaitGroup
+	// 50 lookups that asked at the same moment share the first scan that
+	// began after it (each taking its own time.Now() made the count depend
+	// on how the goroutines were spread out: 4 under load).
+	asked := time.Now()
 	for range 50 {
-		wg.Go(func() { ix.groups(time.Now(), os.Getpid(), false) })
+		wg.Go(func() { ix.groups(asked, os.Getpid(), false) })
 	}
 	wg.Wait()
-	assert.LessOrEqual(t, ix.scans.Load(), int64(3))
+	assert.LessOrEqual(t, ix.scans.Load(), int64(2), "one scan, or two if the first began in the same clock tick")
 }
