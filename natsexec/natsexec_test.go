@@ -359,7 +359,7 @@ func TestLargeOutputThroughResultsStore(t *testing.T) {
 	}
 	res, err := c.Wait(ctx, id)
 	if err != nil || !res.Success || len(res.Stdout) != 3<<20+3<<20/1023 {
-		t.Fatalf("Wait = status %s, %d bytes, %v; want success with %d bytes", res.Status, len(res.Stdout), err, 3<<20+3<<20/1023)
+		t.Fatalf("Wait = status %s (%s: %s), %d bytes, %v; want success with %d bytes", res.Status, res.ErrorCode, res.Error, len(res.Stdout), err, 3<<20+3<<20/1023)
 	}
 	var col collector
 	if err := c.Events(ctx, id, &col); err != nil {
