@@ -22,7 +22,7 @@ func TestInteractiveStdin(t *testing.T) {
 	t.Run("a conversation", func(t *testing.T) {
 		// A prompt answered after it was seen, as a UI would.
 		cmd := `printf 'code? \n'; read code; echo "got $code"; cat`
-		id := submit(t, e, execengine.Request{Command: sh(cmd), Interactive: true, Stdin: ""})
+		id := submit(t, e, execengine.Request{Command: sh(cmd), Interactive: true})
 		rec.waitLine(t, id, "code? ")
 		n, err := e.WriteStdin(id, []byte("123456\n"))
 		require.NoError(t, err)

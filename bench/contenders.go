@@ -305,29 +305,24 @@ func (engine) spawn(n, inflight int) error {
 }
 
 func (engine) lines(path string) (int64, error) {
-	var count counter
-	e := newEngine(func(c *execengine.Config) {
-		c.StreamOutput = true
-		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
-			if ev.Type == execengine.EventStdout {
-				count.handle(ev.Line)
-			}
-		})
-	})
-	defer e.Close()
-	res, err := runOne(e, execengine.Exec{Program: "/bin/cat", Args: []string{path}})
-	if err != nil {
-		return 0, err
-	}
-	return count.lines, res.Err()
+	n, _, err := engineCat(path, 0)
+	return n, err
 }
 
 // keepAll is lines with MaxOutputSizeBytes above the stream's size.
 func (engine) keepAll(path string) (int64, int64, error) {
+	return engineCat(path, 256<<20)
+}
+
+// engineCat counts the stdout line events of `cat path` and returns them
+// with the bytes kept; limit 0 keeps the default MaxOutputSizeBytes.
+func engineCat(path string, limit int64) (int64, int64, error) {
 	var count counter
 	e := newEngine(func(c *execengine.Config) {
 		c.StreamOutput = true
-		c.MaxOutputSizeBytes = 256 << 20
+		if limit > 0 {
+			c.MaxOutputSizeBytes = limit
+		}
 		c.EventHandler = execengine.EventHandlerFunc(func(ev execengine.Event) {
 			if ev.Type == execengine.EventStdout {
 				count.handle(ev.Line)
