@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-const testHeartbeat = 250 * time.Millisecond
+const testHeartbeat = time.Second
 
 var testOpts = Options{Heartbeat: testHeartbeat, Retention: 10 * time.Minute}
 
