@@ -553,3 +553,39 @@ func TestNeverStartedResult(t *testing.T) {
 	require.NoError(t, e.Cancel(first))
 	waitFor(t, e, first)
 }
+
+// A queued request is an entry in the engine's FIFO, not a goroutine parked
+// on a semaphore (README: "A slot counter under the engine's mutex"):
+// queueing 1000 adds no goroutines, and cancelling them while queued needs
+// none either.
+func TestQueuedRequestsHoldNoGoroutine(t *testing.T) {
+	const n = 1000
+	e := newEngine(t, func(c *execengine.Config) {
+		c.MaxConcurrentExecutions = 1
+		c.MaxQueuedExecutions = n
+		c.MaxInMemoryExecutions = n + 1
+	})
+	g := newGate(t)
+	blocker := submit(t, e, shReq(g.waitCmd()))
+	require.Eventually(t, func() bool { return e.RunningCount() == 1 }, hangBound, 10*time.Millisecond)
+	base := runtime.NumGoroutine()
+	queued := make([]uuid.UUID, n)
+	for i := range queued {
+		queued[i] = submit(t, e, shReq("echo never"))
+	}
+	assert.Equal(t, int64(n), e.Stats().Queued)
+	// Other tests' goroutines may still be winding down: allow a few, far
+	// below one per queued request.
+	growth := runtime.NumGoroutine() - base
+	t.Logf("goroutines: %d before, %+d with %d queued", base, growth, n)
+	assert.Less(t, growth, 50, "goroutines with %d queued", n)
+	for _, id := range queued {
+		require.NoError(t, e.Cancel(id))
+	}
+	for _, id := range queued {
+		assert.Equal(t, execengine.StatusCancelled, waitFor(t, e, id).Status)
+	}
+	assert.Zero(t, e.Stats().Queued)
+	g.open(t)
+	assert.Equal(t, execengine.StatusCompleted, waitFor(t, e, blocker).Status)
+}
