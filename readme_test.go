@@ -1,3 +1,8 @@
+//go:build !windows
+
+// The docs are checked once, on the host: the Windows test binary runs
+// under Wine outside the checkout.
+
 package execengine_test
 
 import (
