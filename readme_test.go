@@ -6,11 +6,14 @@
 package execengine_test
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The README and docs/ stand alone: every relative link names a file in
@@ -69,5 +72,34 @@ func TestReadmeExitCodeExamplesUseBinary(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Error("no example in README.md shows an exit code; this test checks nothing")
+	}
+}
+
+// The README's first example is the program a new user pastes: it
+// builds and prints what its comments say.
+func TestReadmeExampleRuns(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(b), 2)
+	if len(blocks) < 2 || !strings.Contains(blocks[1][1], "engine.Run(ctx") {
+		t.Fatal("README.md: the second Go block is not the Run example")
+	}
+	src := "package main\n\nimport (\n\t\"context\"\n\t\"fmt\"\n\t\"log\"\n\t\"time\"\n\n" +
+		"\t\"github.com/escher-dbai/execengine\"\n)\n\nfunc main() {\n" + blocks[1][1] + "}\n"
+	file := filepath.Join(t.TempDir(), "main.go")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "run", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run of the README example: %v\n%s", err, out)
+	}
+	want := regexp.MustCompile(`^live: fetching\nlive: done\ncompleted in [0-9.]+[µm]?s: "fetching\\ndone\\n"\n$`)
+	if !want.Match(out) {
+		t.Fatalf("the README example printed %q", out)
 	}
 }
