@@ -64,23 +64,14 @@ func (e *Engine) prepare(req *Request) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range argv {
-		if strings.IndexByte(a, 0) >= 0 {
-			return nil, invalid("argument %q contains a NUL byte", a)
-		}
+	if err := checkArgvEnv(argv, req.Env); err != nil {
+		return nil, err
 	}
 	p.argv = argv
 	p.desc = cmd.String()
 
 	keys := make([]string, 0, len(req.Env))
-	for k, v := range req.Env {
-		// The value is never shown: it may be a secret.
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return nil, invalid("environment variable name %q must be non-empty, without '=' or NUL", k)
-		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return nil, invalid("environment variable %q: its value contains a NUL byte", k)
-		}
+	for k := range req.Env {
 		keys = append(keys, k)
 	}
 	if path, ok := requestPath(req.Env); ok && !strings.ContainsAny(argv[0], pathSeparators) {
@@ -285,4 +276,23 @@ func interpreterFor(path string) string {
 		return i
 	}
 	return "sh"
+}
+
+// checkArgvEnv refuses arguments and environment entries the OS cannot
+// pass. An environment value is never shown: it may be a secret.
+func checkArgvEnv(argv []string, env map[string]string) error {
+	for _, a := range argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return invalid("argument %q contains a NUL byte", a)
+		}
+	}
+	for k, v := range env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return invalid("environment variable name %q must be non-empty, without '=' or NUL", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return invalid("environment variable %q: its value contains a NUL byte", k)
+		}
+	}
+	return nil
 }

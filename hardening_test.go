@@ -529,7 +529,13 @@ func TestEnvErrorHidesValue(t *testing.T) {
 		{"AWS_SECRET_ACCESS_KEY=": secret},
 		{"AWS_SECRET_ACCESS_KEY": secret + "\x00"},
 	} {
-		_, err := e.Execute(context.Background(), execengine.Request{Command: sh("true"), Env: env})
+		req := execengine.Request{Command: sh("true"), Env: env}
+		_, err := e.Execute(context.Background(), req)
+		require.ErrorIs(t, err, execengine.ErrInvalidRequest)
+		assert.Contains(t, err.Error(), "AWS_SECRET_ACCESS_KEY")
+		assert.NotContains(t, err.Error(), "wJalr")
+		// The check a remote queue (natsexec) runs before it sends.
+		err = execengine.DefaultConfig().ValidateRequest(req)
 		require.ErrorIs(t, err, execengine.ErrInvalidRequest)
 		assert.Contains(t, err.Error(), "AWS_SECRET_ACCESS_KEY")
 		assert.NotContains(t, err.Error(), "wJalr")

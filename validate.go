@@ -1,9 +1,6 @@
 package execengine
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // ValidateRequest runs the checks of [Engine.Execute] that do not depend on
 // the machine: a command of a known type that is not empty, a timeout that
@@ -35,15 +32,5 @@ func (c Config) ValidateRequest(req Request) error {
 			return err
 		}
 	}
-	for _, a := range argv {
-		if strings.IndexByte(a, 0) >= 0 {
-			return invalid("argument %q contains a NUL byte", a)
-		}
-	}
-	for k, v := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
-			return invalid("environment variable %q=%q: the name must be non-empty without '=' and neither may contain NUL", k, v)
-		}
-	}
-	return nil
+	return checkArgvEnv(argv, req.Env)
 }

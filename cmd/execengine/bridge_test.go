@@ -204,6 +204,8 @@ func TestBridgeBadInput(t *testing.T) {
 		{"empty shell command", `{"command":{"type":"shell","command":""}}`, codeInvalidRequest, `shell command "" is empty`, ""},
 		{"negative timeout", `{` + shell + `,"timeout_ms":-5}`, codeInvalidRequest, "invalid request: timeout_ms: -5 is negative", ""},
 		{"timeout too large", `{` + shell + `,"timeout_ms":7200000}`, codeTimeoutTooLarge, "2h0m0s exceeds MaxTimeout 1m0s", ""},
+		{"env name with =", `{` + shell + `,"env":{"AWS_SECRET_ACCESS_KEY=":"wJalrXUtnFEMI/K7MDENG"}}`, codeInvalidRequest, `environment variable name "AWS_SECRET_ACCESS_KEY="`, ""},
+		{"env value with NUL", `{` + shell + `,"env":{"AWS_SECRET_ACCESS_KEY":"wJalrXUtnFEMI/K7MDENG\u0000"}}`, codeInvalidRequest, `environment variable "AWS_SECRET_ACCESS_KEY": its value contains a NUL byte`, ""},
 		{"missing working dir", `{` + shell + `,"working_dir":"/no/such/dir"}`, codeInvalidRequest, `working directory "/no/such/dir"`, ""},
 		{"duplicate id", `{"id":"` + survivor + `",` + shell + `}`, codeDuplicateID, survivor + " is still in memory", survivor},
 		{"execute without request", `{"type":"execute"}`, codeMissingField, `"execute" message has no "request"`, ""},
@@ -225,6 +227,9 @@ func TestBridgeBadInput(t *testing.T) {
 			want := tc.want
 			if strings.Contains(want, "%d") {
 				want = fmt.Sprintf(want, n)
+			}
+			if strings.Contains(m.Error, "wJalr") {
+				t.Errorf("reply to %s shows the secret value: %s", abbreviate([]byte(tc.line)), m.Error)
 			}
 			if m.Type != "error" || m.Code != tc.code || !strings.Contains(m.Error, want) || m.ID != tc.id {
 				t.Errorf("reply to %s = %+v,\nwant error code %q id %q containing %q", abbreviate([]byte(tc.line)), m, tc.code, tc.id, want)
