@@ -323,9 +323,12 @@ func (s *store) terminalResult(ctx context.Context, r record, ev *execengine.Eve
 // worker that dies is declared lost within 2 heartbeats of its last beat
 // plus one check, under 3 heartbeats after it died. After a disconnect
 // every worker gets lostAfter afresh, so a server restart (which delays
-// every beat) does not look like dead workers.
+// every beat) does not look like dead workers. A worker that sees its own
+// beats late (its process starved, its connection backed up) is behind on
+// every other worker's too, and judges none until it catches up.
 type liveness struct {
 	s          *store
+	self       string // the worker of this process, if any
 	mu         sync.Mutex
 	seen       map[string]beat
 	reconnects uint64
@@ -376,6 +379,9 @@ func (l *liveness) stale(worker string, now time.Time) bool {
 	b, ok := l.seen[worker]
 	if !ok {
 		l.seen[worker] = beat{at: now}
+		return false
+	}
+	if own, ok := l.seen[l.self]; ok && l.self != worker && now.Sub(own.at) >= l.lostAfter() {
 		return false
 	}
 	return l.connected && now.Sub(b.at) >= l.lostAfter()

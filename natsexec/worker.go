@@ -116,6 +116,7 @@ func NewWorker(nc *nats.Conn, eng *execengine.Engine, opts WorkerOptions) (*Work
 		w.log = slog.Default()
 	}
 	w.log = w.log.With("worker", w.id)
+	s.live.self = w.id
 	if w.cons, err = s.queue.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: s.n.consumer(), AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: 5 * s.opts.Heartbeat, FilterSubject: s.n.queueSubject("*"),
