@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 // testHeartbeat is the heartbeat of the process tests: long enough that a
 // loaded machine does not look like lost workers.
-const testHeartbeat = 500 * time.Millisecond
+const testHeartbeat = time.Second
 
 func testOptions(prefix string) natsexec.Options {
 	return natsexec.Options{Prefix: prefix, Heartbeat: testHeartbeat, Retention: 10 * time.Minute}
