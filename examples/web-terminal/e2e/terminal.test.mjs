@@ -90,6 +90,9 @@ test("\\r progress shows only its final state, on one line", async () => {
 test("a coloured line keeps its colour", async () => {
   await run(`printf '\\033[31mred text\\033[0m plain\\n'`);
   assert.equal(await ended(), "completed (exit 0)");
+  // The buffer is written; its rows reach the DOM at the next frame.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll(".xterm-rows span")].some((s) => s.textContent.includes("plain")));
   const classes = await page.$$eval(".xterm-rows span", (spans) =>
     spans.filter((s) => s.textContent.includes("red")).map((s) => s.className));
   assert.ok(classes.some((c) => c.split(" ").includes("xterm-fg-1")), `red span classes: ${classes}`);
