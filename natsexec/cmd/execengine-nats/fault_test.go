@@ -46,7 +46,10 @@ func markers(t *testing.T, dir string) map[uuid.UUID][2]string {
 			t.Fatal(err)
 		}
 		l := lines(string(b))
-		if len(l) != 1 {
+		switch {
+		case len(l) == 0:
+			t.Fatalf("marker %s is empty (%q): read before its line was written", id, b)
+		case len(l) > 1:
 			t.Fatalf("marker %s has %d lines (%q): it ran more than once", id, len(l), b)
 		}
 		f := strings.Fields(l[0])
@@ -172,7 +175,8 @@ func TestThousandExecutionsThreeWorkers(t *testing.T) {
 	}
 }
 
-// waitFiles waits until dir holds n files.
+// waitFiles waits until dir holds n complete markers: a file is created
+// before its line is written, so one without its newline is not counted.
 func waitFiles(t *testing.T, ctx context.Context, dir string, n int) {
 	t.Helper()
 	for {
@@ -180,12 +184,18 @@ func waitFiles(t *testing.T, ctx context.Context, dir string, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ents) >= n {
+		complete := 0
+		for _, e := range ents {
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && strings.HasSuffix(string(b), "\n") {
+				complete++
+			}
+		}
+		if complete >= n {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%d files in %s; want %d", len(ents), dir, n)
+			t.Fatalf("%d complete markers in %s; want %d", complete, dir, n)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
