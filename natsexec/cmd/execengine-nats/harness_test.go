@@ -185,9 +185,16 @@ func (p *proc) stop(t testing.TB, sig syscall.Signal, timeout time.Duration) {
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
-		t.Errorf("process did not exit %v after %v; killing it", timeout, sig)
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		// SIGQUIT first: the Go runtime prints every goroutine's stack,
+		// which shows where it was stuck (stderr is printed on failure).
+		t.Errorf("process did not exit %v after %v; its goroutines are in its stderr", timeout, sig)
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
 }
 
