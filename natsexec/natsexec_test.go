@@ -596,3 +596,41 @@ func TestSlowClientDoesNotSlowOthers(t *testing.T) {
 		})
 	}
 }
+
+// A request that reaches the closing worker's last Fetch (Close is waiting
+// for the pull loop) is not run there: it stays queued for another worker.
+// Close used to claim and run it uncancelled, after it had cancelled the
+// rest, and return with it still running.
+func TestCloseLeavesLateRequestQueued(t *testing.T) {
+	srv := startServer(t, t.TempDir(), 0)
+	c := newClient(t, srv.ClientURL())
+	ctx := ctxT(t, 60*time.Second)
+	for i := range 3 {
+		tw := startWorker(t, srv.ClientURL(), 4)
+		time.Sleep(100 * time.Millisecond) // its first Fetch waits for up to a second
+		closed := make(chan struct{})
+		go func() {
+			_ = tw.w.Close()
+			close(closed)
+		}()
+		time.Sleep(20 * time.Millisecond) // Close now waits for that Fetch
+		id, err := c.Execute(ctx, execengine.Request{Command: execengine.Shell{Command: "sleep 30"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			t.Fatal("Close did not return")
+		}
+		if list := tw.eng.List(); len(list) != 0 {
+			t.Fatalf("round %d: the closed worker holds %+v; want nothing", i, list)
+		}
+		if st, err := c.Status(ctx, id); err != nil || st != execengine.StatusPending {
+			t.Fatalf("round %d: Status = %v, %v; want pending", i, st, err)
+		}
+		if err := c.Cancel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -425,6 +425,14 @@ func (w *Worker) take(msg jetstream.Msg) {
 	r := record{ID: id, Status: execengine.StatusRunning, Worker: w.id, SubmittedAt: submitted, StartedAt: now}
 	h := &held{rec: r}
 	w.mu.Lock()
+	if w.closing.Load() != 0 {
+		// Fetched after Close cancelled what it held: leave it queued
+		// for another worker rather than run it uncancelled.
+		w.mu.Unlock()
+		_ = msg.Nak()
+		free()
+		return
+	}
 	if _, dup := w.held[id]; dup {
 		w.mu.Unlock()
 		_ = msg.Term()
@@ -446,6 +454,13 @@ func (w *Worker) take(msg jetstream.Msg) {
 	if _, err := w.s.state.Put(ctx, indexKey(w.id, id), nil); err != nil {
 		w.log.Warn("natsexec: index", "id", id, "err", err)
 		_ = msg.Nak()
+		release()
+		return
+	}
+	if w.closing.Load() != 0 {
+		// Not claimed yet: cheaper to hand it on than to start and cancel it.
+		_ = msg.Nak()
+		_ = w.s.state.Delete(ctx, indexKey(w.id, id))
 		release()
 		return
 	}
