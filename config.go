@@ -18,8 +18,8 @@ const (
 	// one warning line, sets Result.Truncated and lets the command run on,
 	// draining and discarding the rest.
 	TruncateWithWarning OversizedOutputStrategy = "TruncateWithWarning"
-	// FailExecution kills the process group and ends the execution failed,
-	// with an error matching ErrOutputSizeExceeded.
+	// FailExecution stops the execution's processes and ends it failed, with
+	// an error matching ErrOutputSizeExceeded.
 	FailExecution OversizedOutputStrategy = "FailExecution"
 	// StreamToFile keeps the first MaxOutputSizeBytes bytes in memory and
 	// writes the whole stream to a file (in LogDir, else the OS temp dir,

@@ -21,12 +21,15 @@
 // [Engine.Result], stop it with [Engine.Cancel]. A ticker removes old
 // terminal executions (see [Engine.Cleanup]).
 //
-// Every execution runs in its own process group. A timeout, a cancel, the
-// output limit under FailExecution and [Engine.Close] send SIGTERM to the
-// whole group and SIGKILL after Config.KillGracePeriod. When the main
-// process exits, the output left in the pipes is read and whatever it left
-// running in its group is killed, so a background grandchild never makes
-// Wait hang.
+// Every execution leads a session of its own (on Windows, a Job Object).
+// A timeout, a cancel, the output limit under FailExecution and
+// [Engine.Close] send SIGTERM (then SIGCONT) to every process of it, on
+// Linux those that moved to another process group included, and SIGKILL
+// after Config.KillGracePeriod. When the main process exits, the output
+// left in the pipes is read and whatever it left running is killed, so a
+// background grandchild never makes Wait hang; only a process that starts
+// a session of its own escapes, and output it still writes is cut at the
+// drain deadline and reported (Result.OutputIncomplete).
 //
 // An Engine is safe for concurrent use. Its goroutines end with
 // [Engine.Close], or [Engine.Shutdown] once the executions are done.
@@ -357,9 +360,10 @@ func tail(s string, offset int64) []byte {
 }
 
 // Cancel stops an execution: a pending one never starts; a running one's
-// process group gets SIGTERM, then SIGKILL after the grace period, and it
-// ends cancelled. Cancelling a terminal execution does nothing and returns
-// nil. It returns [ErrNotFound] for an unknown id.
+// processes get SIGTERM, then SIGKILL after the grace period, and it ends
+// cancelled, unless its leader had already exited on its own (see the
+// README's "Stopping processes"). Cancelling a terminal execution does
+// nothing and returns nil. It returns [ErrNotFound] for an unknown id.
 func (e *Engine) Cancel(id uuid.UUID) error {
 	e.mu.Lock()
 	x := e.get(id)
