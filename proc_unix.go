@@ -117,6 +117,17 @@ func readReady(f *os.File, p []byte) (int, error) {
 	return n, rerr
 }
 
+// waitForks returns once the forks in progress in this process have
+// returned. A fork holds syscall.ForkLock until it returns, and on Linux
+// (vfork) it returns only once its child has exec'd or died, so the
+// copies of this process's pipes that the child had are closed by then.
+// Elsewhere the child may still be on its way to exec.
+func waitForks() {
+	syscall.ForkLock.RLock()
+	//lint:ignore SA2001 waiting for the writers is the point
+	syscall.ForkLock.RUnlock()
+}
+
 // startProcess starts cmd; its session is its container (see sysProcAttr).
 func startProcess(cmd *exec.Cmd) error { return cmd.Start() }
 

@@ -253,6 +253,10 @@ func outputPipe() (r, w *os.File, err error) {
 	return os.NewFile(uintptr(rh), name), os.NewFile(uintptr(wh), name), nil
 }
 
+// waitForks has nothing to wait for: a child inherits only the handles
+// its own StartProcess lists, never another execution's pipes.
+func waitForks() {}
+
 // readNow reads what is already in the pipe without waiting: n == 0 with a
 // nil error means end of file, errWouldBlock means nothing is there yet.
 func readNow(f *os.File, p []byte) (int, error) {

@@ -110,6 +110,7 @@ func (s *stream) name() string { return string(s.kind) }
 // give for now.
 func (s *stream) drain(r *os.File) {
 	lines, deadline, settling, late := 0, false, false, 0
+	forksWaited := false
 	probe := false // the last read emptied the pipe: look before giving the block back
 	for {
 		p := s.room()
@@ -152,6 +153,15 @@ func (s *stream) drain(r *os.File) {
 			}
 			m, err = s.readNow(r, p)
 			late += m
+			if m == 0 && errors.Is(err, errWouldBlock) && !forksWaited {
+				// The holder may be another child between its fork and
+				// its exec, which has a copy of every pipe of this
+				// process: once the forks in progress have returned,
+				// such copies are closed.
+				forksWaited = true
+				waitForks()
+				continue
+			}
 			if m == 0 {
 				s.incomplete = err != nil && !ptyEnd(err) // nil: end of file
 				break
