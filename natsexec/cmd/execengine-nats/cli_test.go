@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,7 +117,8 @@ func TestBridgeOverNATS(t *testing.T) {
 }
 
 // TestWorkerSIGTERM: a worker told to stop cancels what it runs; each
-// execution still gets its result, and the worker exits 0.
+// execution still gets its result, and the worker says it stopped and
+// exits 0.
 func TestWorkerSIGTERM(t *testing.T) {
 	srv := startServer(t, t.TempDir(), -1)
 	const prefix = "sigterm"
@@ -132,6 +134,9 @@ func TestWorkerSIGTERM(t *testing.T) {
 	w.stop(t, syscall.SIGTERM, 15*time.Second)
 	if w.err != nil {
 		t.Fatalf("worker exit after SIGTERM: %v\n%s", w.err, w.output())
+	}
+	if got := lines(w.output()); !slices.Contains(got, "worker t1 stopped") {
+		t.Fatalf("worker stderr = %q; want a line %q", got, "worker t1 stopped")
 	}
 	res, err := c.Wait(ctx, id)
 	if err != nil || res.Status != execengine.StatusCancelled {

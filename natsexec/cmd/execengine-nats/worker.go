@@ -20,7 +20,8 @@ worker takes execution requests from the cluster's JetStream work queue,
 runs them on a local engine (at most --concurrency at once: it pulls only
 what it has slots for), and publishes their events and results. It prints
 "worker <id> ready" on stderr once it takes requests. SIGINT or SIGTERM
-stops it: what it runs is cancelled (each gets its result), then it exits 0.
+stops it: what it runs is cancelled (each gets its result), it prints
+"worker <id> stopped", then it exits 0.
 
 worker flags:`
 
@@ -103,5 +104,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := nc.Drain(); err != nil {
 		fmt.Fprintln(stderr, "execengine-nats worker:", err)
 	}
+	nc.Close()
+	eng.Close() // nothing is left to cancel: Close waited for it
+	fmt.Fprintf(stderr, "worker %s stopped\n", w.ID())
 	return 0
 }
