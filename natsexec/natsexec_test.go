@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const testHeartbeat = time.Second
@@ -632,5 +634,52 @@ func TestCloseLeavesLateRequestQueued(t *testing.T) {
 		if err := c.Cancel(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// stallingJS fails the first async publishes the way a window of pending
+// acks that stays full for the stall wait does on a loaded server.
+type stallingJS struct {
+	jetstream.JetStream
+	left atomic.Int64
+}
+
+func (s *stallingJS) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if s.left.Add(-1) >= 0 {
+		return nil, jetstream.ErrTooManyStalledMsgs
+	}
+	return s.JetStream.PublishMsgAsync(m, opts...)
+}
+
+// An event whose publish stalls is published once there is room, not
+// dropped (a loaded soak run lost one: the client reported it dropped).
+func TestStalledPublishWaits(t *testing.T) {
+	srv := startServer(t, t.TempDir(), 0)
+	stall := &stallingJS{}
+	stall.left.Store(5)
+	testWrapJS = func(js jetstream.JetStream) jetstream.JetStream {
+		stall.JetStream = js
+		return stall
+	}
+	startWorker(t, srv.ClientURL(), 4)
+	testWrapJS = nil
+	c := newClient(t, srv.ClientURL())
+	ctx := ctxT(t, 30*time.Second)
+	id, err := c.Execute(ctx, execengine.Request{Command: execengine.Exec{Program: "printf", Args: []string{`a\nb\nc\n`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Wait(ctx, id); err != nil || !res.Success {
+		t.Fatalf("Wait = %+v, %v; want success", res, err)
+	}
+	var col collector
+	if err := c.Events(ctx, id, &col); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(col.types(), " "), "started status_changed stdout:a stdout:b stdout:c status_changed completed"; got != want {
+		t.Fatalf("events = %s; want %s", got, want)
+	}
+	if left := stall.left.Load(); left >= 0 {
+		t.Fatalf("%d stalls left; want all 5 hit", left+1)
 	}
 }

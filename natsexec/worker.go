@@ -106,6 +106,9 @@ func NewWorker(nc *nats.Conn, eng *execengine.Engine, opts WorkerOptions) (*Work
 		return nil, err
 	}
 	opts.Options = s.opts
+	if testWrapJS != nil {
+		s.js = testWrapJS(s.js)
+	}
 	w := &Worker{
 		s: s, eng: eng, id: opts.ID, opts: opts, log: opts.Logger, relay: opts.Relay,
 		slots: make(chan struct{}, opts.Concurrency),
@@ -633,6 +636,9 @@ func (w *Worker) handleEvent(ev execengine.Event) {
 	w.finish(h, ev)
 }
 
+// testWrapJS, set by a test, wraps the JetStream a worker publishes with.
+var testWrapJS func(jetstream.JetStream) jetstream.JetStream
+
 // publish stores a non-terminal event asynchronously: order is kept by the
 // connection, and a full window of pending acks blocks (back-pressure on
 // this execution only).
@@ -642,6 +648,12 @@ func (w *Worker) publish(h *held, ev execengine.Event) {
 	m, err := w.s.eventMsg(ev)
 	if err == nil {
 		_, err = w.s.js.PublishMsgAsync(m)
+		// The window stayed full for the stall wait (a loaded server): go
+		// on waiting, as promised, until the worker gives up. Dropping the
+		// event left a hole that clients reported as dropped.
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && !w.giveUp(context.Background()) {
+			_, err = w.s.js.PublishMsgAsync(m, jetstream.WithStallWait(w.s.opts.Heartbeat))
+		}
 	}
 	if err != nil {
 		w.log.Warn("natsexec: event not published", "id", ev.ExecutionID, "seq", ev.Seq, "err", err)
