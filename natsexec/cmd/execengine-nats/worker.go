@@ -101,10 +101,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "execengine-nats worker:", err)
 		return 1
 	}
-	if err := nc.Drain(); err != nil {
-		fmt.Fprintln(stderr, "execengine-nats worker:", err)
-	}
-	nc.Close()
+	nc.Close()  // flushes what is buffered; Close has had every store acked
 	eng.Close() // nothing is left to cancel: Close waited for it
 	fmt.Fprintf(stderr, "worker %s stopped\n", w.ID())
 	return 0
